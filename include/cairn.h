@@ -1,0 +1,11 @@
+/* cairn.h: the whole public interface of libcairn, one header per part.
+ * Include this, or only the parts you use. */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include "cairn/base.h"
+#include "cairn/ipld.h"
+
+#define CAIRN_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,86 @@
+/* alloc.c: the one door through which cairn allocates, so tests can make any
+ * allocation fail and see that every caller reports CAIRN_ENOMEM cleanly. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn/base.h"
+
+/* Countdown to the injected failure; -1 means off. */
+static atomic_long fail_countdown = -1;
+static atomic_bool fail_sticky;
+
+static bool should_fail(void)
+{
+	long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+
+	if (n < 0)
+		return false;
+	if (n == 0)
+		return true;
+	n = atomic_fetch_sub(&fail_countdown, 1) - 1;
+	if (n == 0 && !atomic_load(&fail_sticky)) {
+		atomic_store(&fail_countdown, -1);
+		return true;
+	}
+	return n == 0;
+}
+
+void cairn_alloc_fail_after(long n, bool sticky)
+{
+	atomic_store(&fail_sticky, sticky);
+	atomic_store(&fail_countdown, n < 0 ? -1 : n);
+}
+
+static void *oom(void)
+{
+	/* A fixed message: formatting one must not need memory. */
+	cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	return NULL;
+}
+
+void *cairn_malloc(size_t n)
+{
+	void *p;
+
+	if (should_fail())
+		return oom();
+	p = malloc(n ? n : 1);
+	return p ? p : oom();
+}
+
+void *cairn_calloc(size_t count, size_t size)
+{
+	void *p;
+
+	if (should_fail())
+		return oom();
+	p = calloc(count ? count : 1, size ? size : 1);
+	return p ? p : oom();
+}
+
+void *cairn_realloc(void *old, size_t n)
+{
+	void *p;
+
+	if (should_fail())
+		return oom();
+	p = realloc(old, n ? n : 1);
+	return p ? p : oom();
+}
+
+char *cairn_strndup(const char *s, size_t n)
+{
+	char *p = cairn_malloc(n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void cairn_free(void *p)
+{
+	free(p);
+}
