@@ -1,3 +1,48 @@
+/* main.c: the `cairn` command: the table of command groups and the entry
+ * point. Each group lives in its own cmd_<group>.c. */
 #include <stdio.h>
-#include "cairn.h"
-int main(void) { puts(CAIRN_VERSION); return 0; }
+#include <string.h>
+
+#include "commands.h"
+
+static int run_version(cli_ctx *ctx, const cli_args *args)
+{
+	(void)args;
+	if (ctx->json)
+		fprintf(ctx->out, "{\"version\":\"%s\"}\n", CAIRN_VERSION);
+	else
+		fprintf(ctx->out, "cairn %s\n", CAIRN_VERSION);
+	return CLI_OK;
+}
+
+static const cli_cmd version_cmd = {
+	.name = "version",
+	.summary = "Print the version of cairn.",
+	.max_args = 0,
+	.run = run_version,
+};
+
+static const cli_cmd *const groups[] = {
+	&cli_block_cmd,
+	&cli_cid_cmd,
+	&version_cmd,
+	NULL,
+};
+
+static const cli_cmd root = {
+	.name = "cairn",
+	.summary = "cairn: a data plane for content-addressed storage.",
+	.description =
+		"CIDs and IPLD blocks today; CAR archives, the DAG store and sector\n"
+		"storage as they land. The store is $CAIRN_PATH (default ~/.cairn).",
+	.subs = groups,
+};
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
+		printf("cairn %s\n", CAIRN_VERSION);
+		return CLI_OK;
+	}
+	return cli_main(&root, argc, argv, stdout, stderr);
+}

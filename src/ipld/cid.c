@@ -95,7 +95,12 @@ int cairn_cid_parse(cairn_cid *out, const char *s, size_t n)
 	cairn_buf raw = CAIRN_BUF_INIT;
 	int rc;
 
-	if (n == 46 && s[0] == 'Q' && s[1] == 'm') {
+	if (n >= 2 && s[0] == 'Q' && s[1] == 'm') {
+		/* "Qm" is how every base58btc sha2-256 multihash starts; no
+		 * multibase prefix is 'Q', so this can only be a v0 CID. */
+		if (n != 46)
+			return cairn_error_set(CAIRN_ECORRUPT,
+				"'%.*s': a CIDv0 is 46 characters, not %zu", (int)(n > 100 ? 100 : n), s, n);
 		rc = cairn_base_decode(&raw, CAIRN_BASE58BTC, s, n);
 		if (!rc && (raw.len != 34 || raw.data[0] != 0x12 || raw.data[1] != 0x20))
 			rc = cairn_error_set(CAIRN_ECORRUPT, "CID: not a sha2-256 CIDv0");

@@ -1,0 +1,82 @@
+/* cmd.h: the command-line framework: commands and their options as tables
+ * that drive both parsing and --help, with the options every level accepts. */
+#ifndef CAIRN_CLI_CMD_H
+#define CAIRN_CLI_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "cairn.h"
+
+/* Exit statuses, as git and go-car's car use them. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+#define CLI_MAX_OPTS 32
+
+typedef struct cli_opt {
+	const char *name;  /* long name, without "--" */
+	char short_name;   /* 0 for none */
+	const char *arg;   /* metavariable for an option with a value; NULL for a flag */
+	const char *help;
+} cli_opt;
+
+typedef struct cli_ctx cli_ctx;
+typedef struct cli_cmd cli_cmd;
+
+/* What parsing produced: the options seen and the positional arguments. */
+typedef struct cli_args {
+	const cli_cmd *cmd;
+	const char *values[CLI_MAX_OPTS]; /* by index in cmd->opts; "" for a flag seen */
+	int argc;
+	char **argv;                      /* positional arguments only */
+} cli_args;
+
+struct cli_cmd {
+	const char *name;
+	const char *summary;      /* one line, for the parent's list */
+	const char *usage;        /* positional part: "CID..." */
+	const char *description;  /* paragraphs for --help; may be NULL */
+	const cli_opt *opts;      /* terminated by {NULL}; may be NULL */
+	int min_args, max_args;   /* max_args < 0: unlimited */
+	int (*run)(cli_ctx *ctx, const cli_args *args);
+	const cli_cmd *const *subs; /* a group: NULL-terminated; run is NULL */
+};
+
+typedef enum { CLI_COLOR_AUTO, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER } cli_color;
+
+struct cli_ctx {
+	FILE *out;
+	FILE *err;
+	bool json;
+	cli_color color_flag;    /* from --color flags; AUTO when none given */
+	bool color_flag_set;
+	bool color;              /* resolved: flag, then NO_COLOR, then isatty */
+	cairn_log_level log_level;
+	bool log_level_set;
+	bool help;               /* --help seen at this level or above */
+	char path[256];          /* "cairn cid inspect", for messages */
+};
+
+/* Parses argv (argv[0] is the program) against the table rooted at `root`
+ * and runs the command found. Returns the exit status. */
+int cli_main(const cli_cmd *root, int argc, char **argv, FILE *out, FILE *err);
+
+/* The value of option `name`, or NULL if it was not given. */
+const char *cli_opt_value(const cli_args *args, const char *name);
+bool cli_opt_flag(const cli_args *args, const char *name);
+
+/* Prints "cairn: <what>: <cairn_error_last()>" and returns CLI_FAILED. */
+int cli_fail(cli_ctx *ctx, const char *what);
+/* Prints "<path>: <message>" and a pointer to --help; returns CLI_USAGE. */
+int cli_usage_error(cli_ctx *ctx, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+
+/* Writes `s` as a JSON string literal (quotes and escapes). */
+void cli_json_string(FILE *out, const char *s, size_t n);
+
+/* Wraps `s` in an ANSI colour when colour is on ("1" bold, "32" green...). */
+const char *cli_paint(const cli_ctx *ctx, const char *sgr, const char *s, char *buf, size_t cap);
+
+/* Resolves --color[=WHEN] values; CAIRN_EINVAL for an unknown one. */
+int cli_color_parse(cli_color *out, const char *value);
+
+#endif

@@ -1,0 +1,11 @@
+/* commands.h: the command groups of `cairn`, one file each, joined into the
+ * table in main.c. */
+#ifndef CAIRN_CLI_COMMANDS_H
+#define CAIRN_CLI_COMMANDS_H
+
+#include "cmd.h"
+
+extern const cli_cmd cli_cid_cmd;
+extern const cli_cmd cli_block_cmd;
+
+#endif
