@@ -14,10 +14,14 @@ static const char hex_alpha[] = "0123456789abcdef";
  * CIDs and keys are far below this. */
 #define B58_MAX_INPUT 4096
 
+/* Offset of the text handed to the decoders within the caller's string
+ * (1 after a multibase prefix), so messages point at the caller's character. */
+static _Thread_local size_t text_off;
+
 static int bad_char(const char *name, size_t off, char c)
 {
 	return cairn_error_set(CAIRN_ECORRUPT, "%s: at character %zu: '%c' is not in the alphabet",
-			       name, off, (c >= 0x20 && c < 0x7f) ? c : '?');
+			       name, text_off + off, (c >= 0x20 && c < 0x7f) ? c : '?');
 }
 
 /* Bit-packing codec shared by base16, base32 and base64: `bits` per symbol. */
@@ -68,7 +72,7 @@ static int decode_bits(cairn_buf *out, const char *name, const int8_t *table,
 	 * the string has a stray symbol or is not the canonical encoding. */
 	if (have >= bits || (acc & ((1u << have) - 1)))
 		return cairn_error_set(CAIRN_ECORRUPT, "%s: at character %zu: not a canonical encoding (bad length or trailing bits)",
-				       name, n ? n - 1 : 0);
+				       name, text_off + (n ? n - 1 : 0));
 	return out->err;
 }
 
@@ -240,7 +244,9 @@ int cairn_multibase_decode(cairn_buf *out, cairn_multibase *base_out, const char
 				return cairn_error_set(CAIRN_ECORRUPT,
 					"multibase: at character %zu: upper case after a lower-case prefix", i);
 	}
+	text_off = 1;
 	rc = cairn_base_decode(out, base, s + 1, n - 1);
+	text_off = 0;
 	if (rc)
 		return rc;
 	if (base_out)

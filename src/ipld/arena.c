@@ -25,6 +25,10 @@ void *cairn_arena_alloc(cairn_arena *a, size_t n)
 	chunk *c = a->head;
 	size_t size;
 
+	if (n > SIZE_MAX - sizeof(chunk) - 15) {
+		cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		return NULL;
+	}
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
 		n = 16;

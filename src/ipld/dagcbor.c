@@ -204,7 +204,7 @@ static int parse_item(cursor *c, cairn_node *out)
 		if ((rc = take(c, start, arg, &bytes)))
 			return rc;
 		if (major == 3 && cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg) != arg)
-			return FAIL(c, start + 1 + cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg),
+			return FAIL(c, (size_t)(bytes - c->p) + cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg),
 				    "string is not valid UTF-8");
 		if (out) {
 			out->kind = major == 2 ? CAIRN_KIND_BYTES : CAIRN_KIND_STRING;
@@ -355,7 +355,9 @@ static int encode(cairn_buf *b, const cairn_node *n, unsigned depth)
 {
 	int rc;
 
-	if (depth > CAIRN_IPLD_MAX_DEPTH)
+	/* `depth` counts the lists and maps around n, as the decoder does:
+	 * what one encodes the other must accept. */
+	if ((n->kind == CAIRN_KIND_LIST || n->kind == CAIRN_KIND_MAP) && depth + 1 > CAIRN_IPLD_MAX_DEPTH)
 		return cairn_error_set(CAIRN_ETOOBIG, "dag-cbor: value nested deeper than %d",
 				       CAIRN_IPLD_MAX_DEPTH);
 	switch (n->kind) {
@@ -402,6 +404,11 @@ static int encode(cairn_buf *b, const cairn_node *n, unsigned depth)
 		}
 		put_head(b, 5, len);
 		for (size_t i = 0; i < len; i++) {
+			if (cairn_ipld__utf8_valid_prefix(sorted[i]->key, sorted[i]->key_len) !=
+			    sorted[i]->key_len) {
+				rc = cairn_error_set(CAIRN_EINVAL, "dag-cbor: map key is not valid UTF-8");
+				break;
+			}
 			put_head(b, 3, sorted[i]->key_len);
 			cairn_buf_append(b, sorted[i]->key, sorted[i]->key_len);
 			if ((rc = encode(b, &sorted[i]->value, depth + 1)))

@@ -120,10 +120,8 @@ static int hex4(const parser *c, size_t at, uint32_t *out)
 {
 	uint32_t v = 0;
 
-	if (c->len - at < 4)
-		return fail_at(at, "\\u needs four hex digits");
-	for (size_t i = 0; i < 4; i++) {
-		uint8_t ch = c->p[at + i];
+	for (size_t i = at; i < at + 4; i++) {
+		uint8_t ch = i < c->len ? c->p[i] : 0;
 
 		v <<= 4;
 		if (is_digit(ch))
@@ -133,7 +131,7 @@ static int hex4(const parser *c, size_t at, uint32_t *out)
 		else if (ch >= 'A' && ch <= 'F')
 			v |= (uint32_t)(ch - 'A' + 10);
 		else
-			return fail_at(at + i, "\\u needs four hex digits");
+			return fail_at(i, "\\u needs four hex digits");
 	}
 	*out = v;
 	return 0;
@@ -584,7 +582,7 @@ static int parse_map(parser *c, cairn_node *out)
 		}
 	}
 	n = c->ents_len - base;
-	v = c->ents + base;
+	v = n ? c->ents + base : NULL;
 	if (!sorted) {
 		pending *tmp = cairn_malloc(n * sizeof(*tmp));
 

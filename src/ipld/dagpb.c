@@ -13,7 +13,8 @@
  *   - varints at most 10 bytes and below 2^64. Like both peers we take
  *     varints that are not in their shortest form: protobuf allows them and
  *     the peers read such blocks, so refusing would strand data they accept.
- *     The encoder always writes the shortest form.
+ *     The encoder always writes the shortest form, so such a block does not
+ *     re-encode to its own bytes.
  *   - Tsize keeps all 64 bits (the JavaScript peer rounds past 2^53 and
  *     refuses to encode past it; go-codec-dagpb keeps 63).
  * The encoder takes the data model form exactly as @ipld/dag-pb's validate()
@@ -47,8 +48,9 @@ typedef struct {
 typedef int (*link_visit)(const pb_link *link, void *ctx);
 
 typedef struct {
-	const uint8_t *data; /* NULL when the block has no Data */
+	const uint8_t *data;
 	size_t data_len;
+	bool has_data;
 } pb_node;
 
 static int fail_at(size_t at, const char *fmt, ...) CAIRN_PRINTF(2, 3);
@@ -147,12 +149,12 @@ static int parse_link(const uint8_t *p, size_t start, size_t end, size_t at, pb_
 		if ((rc = read_key(p, &off, end, "link", &field, &wire)))
 			return rc;
 		if (field < 1 || field > 3)
-			return fail_at(fat, "unknown link field %llu (expected 1 Hash, 2 Name or 3 Tsize)",
+			return fail_at(fat, "unknown link field %llu (expected 1, 2 or 3)",
 				       (unsigned long long)field);
 		if (field == last)
 			return fail_at(fat, "duplicate %s in link", link_field_names[field]);
 		if (field < last)
-			return fail_at(fat, "link field %s after %s (the order is Hash, Name, Tsize)",
+			return fail_at(fat, "link field %s after %s (order: Hash, Name, Tsize)",
 				       link_field_names[field], link_field_names[last]);
 		want = field == 3 ? 0 : 2;
 		if (wire != want)
@@ -173,21 +175,24 @@ static int parse_link(const uint8_t *p, size_t start, size_t end, size_t at, pb_
 
 				/* Copied: fail_at replaces the message it reads. */
 				snprintf(why, sizeof(why), "%s", cairn_error_last());
-				return fail_at(fat, "Invalid Hash field found in link, expected CID (%s)", why);
+				return fail_at(fat, "Invalid Hash field found in link, "
+					       "expected CID (%s)", why);
 			}
 			has_hash = true;
 		} else {
 			size_t valid = cairn_ipld__utf8_valid_prefix(body, blen);
 
 			if (valid != blen)
-				return fail_at((size_t)(body - p) + valid, "link Name is not valid UTF-8");
+				return fail_at((size_t)(body - p) + valid,
+					       "link Name is not valid UTF-8");
 			l->name = body;
 			l->name_len = blen;
 			l->has_name = true;
 		}
 	}
 	if (!has_hash)
-		return fail_at(at, "Invalid Hash field found in link, expected CID (the link has no Hash)");
+		return fail_at(at, "Invalid Hash field found in link, expected CID "
+				   "(the link has no Hash)");
 	return 0;
 }
 
@@ -200,6 +205,7 @@ static int parse_node(const uint8_t *p, size_t len, link_visit visit, void *ctx,
 
 	node->data = NULL;
 	node->data_len = 0;
+	node->has_data = false;
 	while (off < len) {
 		size_t at = off, blen;
 		const uint8_t *body;
@@ -226,7 +232,7 @@ static int parse_node(const uint8_t *p, size_t len, link_visit visit, void *ctx,
 		if (field == 1) {
 			node->data = body;
 			node->data_len = blen;
-			has_data = true;
+			node->has_data = has_data = true;
 			continue;
 		}
 		has_links = true;
@@ -312,7 +318,9 @@ int cairn_dagpb_decode(cairn_node **out, cairn_arena *arena, const uint8_t *p, s
 	 * hashing it. */
 	if ((rc = parse_node(p, len, count_link, &f.count, &node)))
 		return rc;
-	if (f.count > SIZE_MAX / (3 * sizeof(cairn_map_entry)))
+	/* Each link takes 36 bytes or more of the block, so this only bites
+	 * on 32-bit builds, but the products below must not wrap. */
+	if (f.count > SIZE_MAX / (3 * sizeof(cairn_map_entry) + sizeof(cairn_cid)))
 		return cairn_error_set(CAIRN_ETOOBIG, "dag-pb: %zu links are too many", f.count);
 	if (!(root = cairn_arena_alloc(arena, sizeof(*root))) ||
 	    !(top = cairn_arena_alloc(arena, 2 * sizeof(*top))))
@@ -324,7 +332,7 @@ int cairn_dagpb_decode(cairn_node **out, cairn_arena *arena, const uint8_t *p, s
 		return CAIRN_ENOMEM;
 	if ((rc = parse_node(p, len, fill_link, &f, &node)))
 		return rc;
-	if (node.data) {
+	if (node.has_data) {
 		set_entry(&top[n], K_DATA, 4);
 		top[n].value.kind = CAIRN_KIND_BYTES;
 		top[n].value.v.bytes.ptr = node.data;
@@ -367,13 +375,13 @@ int cairn_ipld__dagpb_links(const uint8_t *p, size_t len, cairn_link_fn fn, void
 /* The messages are @ipld/dag-pb's, so errors read the same in both. */
 static int form_error(const char *what)
 {
-	return cairn_error_set(CAIRN_EINVAL, "dag-pb: invalid DAG-PB form%s%s%s",
-			       what ? " (" : "", what ? what : "", what ? ")" : "");
+	return cairn_error_set(CAIRN_EINVAL, "dag-pb: invalid DAG-PB form (%s)", what);
 }
 
 static int link_error(size_t i, const char *what)
 {
-	return cairn_error_set(CAIRN_EINVAL, "dag-pb: Links[%zu]: invalid DAG-PB form (%s)", i, what);
+	return cairn_error_set(CAIRN_EINVAL, "dag-pb: Links[%zu]: invalid DAG-PB form (%s)",
+			       i, what);
 }
 
 static bool key_is(const cairn_map_entry *e, const uint8_t *key, size_t n)
@@ -478,7 +486,8 @@ static size_t link_size(const form_link *l)
 static int add_size(size_t *total, size_t n)
 {
 	if (n > SIZE_MAX - *total)
-		return cairn_error_set(CAIRN_ETOOBIG, "dag-pb: encoding would exceed the address space");
+		return cairn_error_set(CAIRN_ETOOBIG,
+				       "dag-pb: encoding would exceed the address space");
 	*total += n;
 	return 0;
 }
@@ -494,7 +503,9 @@ int cairn_dagpb_encode(cairn_buf *out, const cairn_node *node)
 	 * value leaves `out` as it was. The order of the checks is
 	 * validate()'s, so the same value gets the same message. */
 	if (node->kind != CAIRN_KIND_MAP)
-		return form_error(NULL);
+		return cairn_error_set(CAIRN_EINVAL,
+				       "dag-pb: invalid DAG-PB form (a node must be a map, not %s)",
+				       cairn_kind_name(node->kind));
 	for (size_t k = 0; k < node->v.map.len; k++) {
 		const cairn_map_entry *e = &node->v.map.entries[k];
 		const cairn_node **slot;

@@ -92,7 +92,8 @@ static void test_base64_alphabets(void **state)
 
 static void test_base58_vectors(void **state)
 {
-	const uint8_t zeros[] = {0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd};
+	const uint8_t zeros2[] = {0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd};
+	const uint8_t zeros3[] = {0x00, 0x00, 0x00, 0x28, 0x7f, 0xb4, 0xcd};
 	const uint8_t one_zero[] = {0x00};
 	const uint8_t three_zeros[] = {0x00, 0x00, 0x00};
 	const uint8_t small[] = {0x00, 0x00, 0x01};
@@ -103,8 +104,11 @@ static void test_base58_vectors(void **state)
 	(void)state;
 	check_encode(CAIRN_BASE58BTC, "hello world", 11, "StV1DL6CwTryKyV");
 	check_decode(CAIRN_BASE58BTC, "StV1DL6CwTryKyV", "hello world", 11);
-	check_encode(CAIRN_BASE58BTC, zeros, sizeof(zeros), "111233QC4");
-	check_decode(CAIRN_BASE58BTC, "111233QC4", zeros, sizeof(zeros));
+	/* one '1' per leading zero byte (Bitcoin's vector 000000287fb4cd) */
+	check_encode(CAIRN_BASE58BTC, zeros3, sizeof(zeros3), "111233QC4");
+	check_decode(CAIRN_BASE58BTC, "111233QC4", zeros3, sizeof(zeros3));
+	check_encode(CAIRN_BASE58BTC, zeros2, sizeof(zeros2), "11233QC4");
+	check_decode(CAIRN_BASE58BTC, "11233QC4", zeros2, sizeof(zeros2));
 	check_encode(CAIRN_BASE58BTC, "", 0, "");
 	check_decode(CAIRN_BASE58BTC, "", "", 0);
 	check_encode(CAIRN_BASE58BTC, one_zero, 1, "1");
@@ -244,16 +248,19 @@ static void expect_multibase_error(const char *s, int code, const char *needle)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
 	cairn_multibase base = CAIRN_BASE64URL;
+	int rc;
 
 	cairn_error_clear();
-	assert_int_equal(cairn_multibase_decode(&b, &base, s, strlen(s)), code);
+	rc = cairn_multibase_decode(&b, &base, s, strlen(s));
+	cairn_buf_free(&b);
+	if (rc != code)
+		fail_msg("'%s': %d, not %d (%s)", s, rc, code, cairn_error_last());
 	assert_int_equal(cairn_error_last_code(), code);
 	/* base_out is untouched on failure */
 	if (code)
 		assert_int_equal(base, CAIRN_BASE64URL);
 	if (needle && !strstr(cairn_error_last(), needle))
 		fail_msg("'%s': message \"%s\" lacks \"%s\"", s, cairn_error_last(), needle);
-	cairn_buf_free(&b);
 }
 
 static void test_mixed_case_rejected(void **state)
@@ -282,10 +289,21 @@ static void test_bad_character(void **state)
 	cairn_buf_free(&b);
 	assert_int_equal(cairn_base_decode(&b, CAIRN_BASE32, "my\0a", 4), CAIRN_ECORRUPT);
 	cairn_buf_free(&b);
-	/* with a prefix, offsets count in the string the caller passed, as the
-	 * case errors of the same function do: "bmzx1" has '1' at character 4 */
+	/* through the prefix, still refused */
+	expect_multibase_error("bmzx1", CAIRN_ECORRUPT, "'1' is not in the alphabet");
+	expect_multibase_error("zStV0", CAIRN_ECORRUPT, "'0' is not in the alphabet");
+	expect_multibase_error("mZm9v!", CAIRN_ECORRUPT, "'!' is not in the alphabet");
+}
+
+static void test_bad_character_offset_with_prefix(void **state)
+{
+	(void)state;
+	/* Offsets count in the string the caller passed, as the case errors of
+	 * the same function do ("bmzxW6" names character 4): "bmzx1" has its
+	 * '1' at character 4, not 3. */
 	expect_multibase_error("bmzx1", CAIRN_ECORRUPT, "at character 4");
 	expect_multibase_error("zStV0", CAIRN_ECORRUPT, "at character 4");
+	expect_multibase_error("f66g6", CAIRN_ECORRUPT, "at character 3");
 }
 
 static void test_non_canonical_tails(void **state)
@@ -397,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_upper_case_prefixes),
 		cmocka_unit_test(test_mixed_case_rejected),
 		cmocka_unit_test(test_bad_character),
+		cmocka_unit_test(test_bad_character_offset_with_prefix),
 		cmocka_unit_test(test_non_canonical_tails),
 		cmocka_unit_test(test_unknown_prefix),
 		cmocka_unit_test(test_unknown_base),
