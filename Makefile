@@ -9,7 +9,7 @@ deps:
 	@sh scripts/install-deps.sh
 
 build: deps
-	@[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized
+	@[ -f build/build.ninja ] || meson setup build --buildtype=release
 	@ninja -C build
 
 # The main job on the embedded default.

@@ -43,9 +43,10 @@ static bool links_sorted(const cairn_node *links)
 	for (size_t i = 1; i < links->v.list.len; i++) {
 		const cairn_node *a = cairn_node_map_get(&links->v.list.items[i - 1], "Name");
 		const cairn_node *b = cairn_node_map_get(&links->v.list.items[i], "Name");
+		size_t alen = a ? a->v.bytes.len : 0, blen = b ? b->v.bytes.len : 0;
 
-		if (cairn_ipld__key_cmp_bytes(a ? a->v.bytes.ptr : NULL, a ? a->v.bytes.len : 0,
-					      b ? b->v.bytes.ptr : NULL, b ? b->v.bytes.len : 0) > 0)
+		if (cairn_ipld__key_cmp_bytes(a ? a->v.bytes.ptr : NULL, alen,
+					      b ? b->v.bytes.ptr : NULL, blen) > 0)
 			return false;
 	}
 	return true;

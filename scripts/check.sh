@@ -20,7 +20,12 @@ suite() {
 	dir=$1
 	shift
 	echo "== $dir: $*"
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+	# Reconfigure a kept build dir, so its options are always these.
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" -Dtests=true "$@" >/dev/null
+	else
+		meson setup "$dir" -Dtests=true "$@" >/dev/null
+	fi
 	ninja -C "$dir" >/dev/null
 	log=$(mktemp)
 	meson test -C "$dir" --print-errorlogs --num-processes 2 >"$log" 2>&1 || true
@@ -35,7 +40,7 @@ suite() {
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 
-suite build --buildtype=debugoptimized
+suite build --buildtype=release
 suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 CC=clang suite build-clang --buildtype=debugoptimized
 

@@ -198,7 +198,10 @@ CAIRN_API int cairn_dagjson_encode_pretty(cairn_buf *out, const cairn_node *node
 /* DAG-PB decodes to the data model form the spec gives:
  *   {"Data": bytes (if present), "Links": [{"Hash": link, "Name": string
  *   (if present), "Tsize": int (if present)}, ...]}
- * and encodes from it, refusing other shapes and unsorted links. */
+ * and encodes from it, refusing other shapes and unsorted links.
+ * Like go-codec-dagpb, the decoder refuses Data before Links; like both
+ * peers it reads protobuf varints longer than needed (such a block does not
+ * re-encode to its own bytes). Tsize keeps all 64 bits. */
 CAIRN_API int cairn_dagpb_decode(cairn_node **out, cairn_arena *arena,
 				 const uint8_t *p, size_t len);
 CAIRN_API int cairn_dagpb_encode(cairn_buf *out, const cairn_node *node);

@@ -25,19 +25,9 @@ typedef struct {
 	void *payload;
 } cursor;
 
-#define FAIL(c, at, ...) fail_at(at, __VA_ARGS__)
 
-static int fail_at(size_t at, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-static int fail_at(size_t at, const char *fmt, ...)
-{
-	char what[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return cairn_error_set(CAIRN_ECORRUPT, "dag-cbor: at byte %zu: %s", at, what);
-}
+/* Every decode error names the codec and the byte offset. */
+#define fail_at(at, ...) cairn_ipld__corrupt("dag-cbor", at, __VA_ARGS__)
 
 /* Reads an item head: major type and its argument, checking minimal form. */
 static int read_head(cursor *c, unsigned *major, uint64_t *arg, unsigned *info_out)
@@ -47,7 +37,7 @@ static int read_head(cursor *c, unsigned *major, uint64_t *arg, unsigned *info_o
 	uint64_t v = 0;
 
 	if (c->off >= c->len)
-		return FAIL(c, start, "unexpected end of data");
+		return fail_at(start, "unexpected end of data");
 	*major = c->p[c->off] >> 5;
 	info = c->p[c->off] & 0x1f;
 	c->off++;
@@ -57,11 +47,11 @@ static int read_head(cursor *c, unsigned *major, uint64_t *arg, unsigned *info_o
 		return 0;
 	}
 	if (info > 27)
-		return FAIL(c, start, info == 31 ? "indefinite-length items are not allowed"
+		return fail_at(start, info == 31 ? "indefinite-length items are not allowed"
 						  : "reserved additional information %u", info);
 	n = (size_t)1 << (info - 24);
 	if (c->len - c->off < n)
-		return FAIL(c, start, "unexpected end of data inside an item head");
+		return fail_at(start, "unexpected end of data inside an item head");
 	for (size_t i = 0; i < n; i++)
 		v = (v << 8) | c->p[c->off + i];
 	c->off += n;
@@ -71,7 +61,7 @@ static int read_head(cursor *c, unsigned *major, uint64_t *arg, unsigned *info_o
 		return 0;
 	if ((info == 24 && v < 24) || (info == 25 && v <= 0xff) ||
 	    (info == 26 && v <= 0xffff) || (info == 27 && v <= 0xffffffffull))
-		return FAIL(c, start, "%s not in its shortest form",
+		return fail_at(start, "%s not in its shortest form",
 			    *major <= 1 ? "integer" : *major == 6 ? "tag" : "length");
 	return 0;
 }
@@ -85,7 +75,7 @@ static void *alloc(cursor *c, size_t n)
 static int take(cursor *c, size_t start, uint64_t len, const uint8_t **out)
 {
 	if (len > c->len - c->off)
-		return FAIL(c, start, "length %llu runs past the end of the block (%zu bytes remain)",
+		return fail_at(start, "length %llu runs past the end of the block (%zu bytes remain)",
 			    (unsigned long long)len, c->len - c->off);
 	*out = c->p + c->off;
 	c->off += (size_t)len;
@@ -105,11 +95,11 @@ static int parse_link(cursor *c, size_t start, cairn_node *out)
 	if ((rc = read_head(c, &major, &len, &info)))
 		return rc;
 	if (major != 2)
-		return FAIL(c, start, "tag 42 must wrap a byte string");
+		return fail_at(start, "tag 42 must wrap a byte string");
 	if ((rc = take(c, start, len, &bytes)))
 		return rc;
 	if (len < 1 || bytes[0] != 0x00)
-		return FAIL(c, start, "a link must start with the identity multibase prefix 0x00");
+		return fail_at(start, "a link must start with the identity multibase prefix 0x00");
 	if (cairn_cid_decode(&cid, NULL, bytes + 1, (size_t)len - 1))
 		return cairn_error_prefix("dag-cbor: at byte %zu: link: ", start);
 	if (c->link_fn && (rc = c->link_fn(&cid, c->payload)))
@@ -135,31 +125,31 @@ static int parse_map(cursor *c, size_t start, uint64_t count, cairn_node *out)
 
 	/* Each entry needs at least two bytes: bound before allocating. */
 	if (count > (c->len - c->off) / 2)
-		return FAIL(c, start, "map of %llu entries cannot fit in the %zu bytes that remain",
+		return fail_at(start, "map of %llu entries cannot fit in the %zu bytes that remain",
 			    (unsigned long long)count, c->len - c->off);
 	if (out && count && !(entries = alloc(c, (size_t)count * sizeof(*entries))))
 		return CAIRN_ENOMEM;
 	for (uint64_t i = 0; i < count; i++) {
 		size_t kstart = c->off;
 		const uint8_t *key = NULL;
-		unsigned major, info;
-		uint64_t klen;
+		unsigned major = 0, info = 0;
+		uint64_t klen = 0;
 
 		if ((rc = read_head(c, &major, &klen, &info)))
 			return rc;
 		if (major != 3)
-			return FAIL(c, kstart, "map keys must be strings");
+			return fail_at(kstart, "map keys must be strings");
 		if ((rc = take(c, kstart, klen, &key)))
 			return rc;
 		if (cairn_ipld__utf8_valid_prefix(key, (size_t)klen) != klen)
-			return FAIL(c, kstart, "map key is not valid UTF-8");
+			return fail_at(kstart, "map key is not valid UTF-8");
 		if (prev) {
 			int cmp = cairn_ipld__key_cmp_cbor(prev, prev_len, key, (size_t)klen);
 			if (cmp == 0)
-				return FAIL(c, kstart, "map key \"%.*s\" appears twice",
+				return fail_at(kstart, "map key \"%.*s\" appears twice",
 					    (int)(klen > 64 ? 64 : klen), (const char *)key);
 			if (cmp > 0)
-				return FAIL(c, kstart, "map key \"%.*s\" is out of canonical order",
+				return fail_at(kstart, "map key \"%.*s\" is out of canonical order",
 					    (int)(klen > 64 ? 64 : klen), (const char *)key);
 		}
 		prev = key;
@@ -182,8 +172,8 @@ static int parse_map(cursor *c, size_t start, uint64_t count, cairn_node *out)
 static int parse_item(cursor *c, cairn_node *out)
 {
 	size_t start = c->off;
-	unsigned major, info;
-	uint64_t arg;
+	unsigned major = 0, info = 0;
+	uint64_t arg = 0;
 	int rc;
 
 	if ((rc = read_head(c, &major, &arg, &info)))
@@ -204,7 +194,7 @@ static int parse_item(cursor *c, cairn_node *out)
 		if ((rc = take(c, start, arg, &bytes)))
 			return rc;
 		if (major == 3 && cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg) != arg)
-			return FAIL(c, (size_t)(bytes - c->p) + cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg),
+			return fail_at((size_t)(bytes - c->p) + cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg),
 				    "string is not valid UTF-8");
 		if (out) {
 			out->kind = major == 2 ? CAIRN_KIND_BYTES : CAIRN_KIND_STRING;
@@ -217,7 +207,7 @@ static int parse_item(cursor *c, cairn_node *out)
 		cairn_node *items = NULL;
 
 		if (arg > c->len - c->off)
-			return FAIL(c, start, "list of %llu items cannot fit in the %zu bytes that remain",
+			return fail_at(start, "list of %llu items cannot fit in the %zu bytes that remain",
 				    (unsigned long long)arg, c->len - c->off);
 		if (++c->depth > CAIRN_IPLD_MAX_DEPTH)
 			return cairn_error_set(CAIRN_ETOOBIG, "dag-cbor: at byte %zu: nested deeper than %d",
@@ -245,7 +235,7 @@ static int parse_item(cursor *c, cairn_node *out)
 		return 0;
 	case 6:
 		if (arg != 42)
-			return FAIL(c, start, "tag %llu is not allowed (only 42, for links)",
+			return fail_at(start, "tag %llu is not allowed (only 42, for links)",
 				    (unsigned long long)arg);
 		return parse_link(c, start, out);
 	default: /* 7 */
@@ -266,7 +256,7 @@ static int parse_item(cursor *c, cairn_node *out)
 
 			memcpy(&d, &arg, sizeof(d));
 			if (isnan(d) || isinf(d))
-				return FAIL(c, start, "NaN and infinities are not allowed");
+				return fail_at(start, "NaN and infinities are not allowed");
 			if (out) {
 				out->kind = CAIRN_KIND_FLOAT;
 				out->v.f = d;
@@ -275,11 +265,11 @@ static int parse_item(cursor *c, cairn_node *out)
 		}
 		case 25:
 		case 26:
-			return FAIL(c, start, "floats must be encoded in 64 bits");
+			return fail_at(start, "floats must be encoded in 64 bits");
 		case 23:
-			return FAIL(c, start, "undefined is not allowed");
+			return fail_at(start, "undefined is not allowed");
 		default:
-			return FAIL(c, start, "simple value %u is not allowed", info < 24 ? info : (unsigned)arg);
+			return fail_at(start, "simple value %u is not allowed", info < 24 ? info : (unsigned)arg);
 		}
 	}
 }
@@ -291,7 +281,7 @@ static int parse_block(cursor *c, cairn_node *out)
 	if (rc)
 		return rc;
 	if (c->off != c->len)
-		return FAIL(c, c->off, "%zu bytes after the end of the value", c->len - c->off);
+		return fail_at(c->off, "%zu bytes after the end of the value", c->len - c->off);
 	return 0;
 }
 

@@ -44,17 +44,8 @@ typedef struct {
 	cairn_buf scratch; /* number text for strtod, decoded base64 */
 } parser;
 
-static int fail_at(size_t at, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-static int fail_at(size_t at, const char *fmt, ...)
-{
-	char what[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return cairn_error_set(CAIRN_ECORRUPT, "dag-json: at byte %zu: %s", at, what);
-}
+/* Every decode error names the codec and the byte offset. */
+#define fail_at(at, ...) cairn_ipld__corrupt("dag-json", at, __VA_ARGS__)
 
 /* Names the byte at `at` for a message: 'x' when printable, else its value. */
 static const char *describe(char *out, size_t n, const parser *c, size_t at)
@@ -180,7 +171,7 @@ static int check_run(const parser *c, size_t a, size_t b)
 static int unescape(parser *c, uint8_t *d, size_t *n)
 {
 	size_t at = c->off;
-	uint32_t cp, lo;
+	uint32_t cp = 0, lo = 0;
 	int rc;
 
 	switch (c->p[at + 1]) {
@@ -256,7 +247,7 @@ static int parse_string(parser *c, const uint8_t **out, size_t *out_len)
 		return CAIRN_ENOMEM;
 	c->off = body;
 	while (c->off < end) {
-		size_t run = c->off, n;
+		size_t run = c->off, n = 0;
 
 		while (c->off < end && c->p[c->off] != '\\')
 			c->off++;
@@ -853,9 +844,17 @@ static void close_map(cairn_buf *b, int indent, unsigned depth)
 
 static int encode(cairn_buf *b, const cairn_node *n, unsigned depth, int indent)
 {
+	unsigned levels = 0;
 	int rc;
 
-	if (depth > CAIRN_IPLD_MAX_DEPTH)
+	/* `depth` counts the JSON objects and arrays around n, as the decoder
+	 * does, so that what one writes the other reads. A link is an object
+	 * in JSON and bytes are two. */
+	if (n->kind == CAIRN_KIND_LIST || n->kind == CAIRN_KIND_MAP || n->kind == CAIRN_KIND_LINK)
+		levels = 1;
+	else if (n->kind == CAIRN_KIND_BYTES)
+		levels = 2;
+	if (depth + levels > CAIRN_IPLD_MAX_DEPTH)
 		return cairn_error_set(CAIRN_ETOOBIG, "dag-json: value nested deeper than %d",
 				       CAIRN_IPLD_MAX_DEPTH);
 	switch (n->kind) {

@@ -53,17 +53,8 @@ typedef struct {
 	bool has_data;
 } pb_node;
 
-static int fail_at(size_t at, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-static int fail_at(size_t at, const char *fmt, ...)
-{
-	char what[320];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return cairn_error_set(CAIRN_ECORRUPT, "dag-pb: at byte %zu: %s", at, what);
-}
+/* Every decode error names the codec and the byte offset. */
+#define fail_at(at, ...) cairn_ipld__corrupt("dag-pb", at, __VA_ARGS__)
 
 /* Reads a varint at *off that must end before `end` (the end of the block
  * or of the link holding it). */
@@ -97,7 +88,7 @@ static int read_varint(const uint8_t *p, size_t *off, size_t end, const char *wi
 static int read_key(const uint8_t *p, size_t *off, size_t end, const char *within,
 		    uint64_t *field, unsigned *wire)
 {
-	uint64_t key;
+	uint64_t key = 0; /* gcc -O3 cannot see read_varint always sets it */
 	int rc;
 
 	if ((rc = read_varint(p, off, end, within, &key)))
@@ -112,7 +103,7 @@ static int read_key(const uint8_t *p, size_t *off, size_t end, const char *withi
 static int read_bytes(const uint8_t *p, size_t *off, size_t end, const char *within,
 		      size_t at, const uint8_t **body, size_t *body_len)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int rc;
 
 	if ((rc = read_varint(p, off, end, within, &n)))
@@ -140,8 +131,8 @@ static int parse_link(const uint8_t *p, size_t start, size_t end, size_t at, pb_
 	l->tsize = 0;
 	l->has_name = l->has_tsize = false;
 	while (off < end) {
-		size_t fat = off, blen;
-		const uint8_t *body;
+		size_t fat = off, blen = 0;
+		const uint8_t *body = NULL;
 		uint64_t field;
 		unsigned wire, want;
 		int rc;
@@ -207,8 +198,8 @@ static int parse_node(const uint8_t *p, size_t len, link_visit visit, void *ctx,
 	node->data_len = 0;
 	node->has_data = false;
 	while (off < len) {
-		size_t at = off, blen;
-		const uint8_t *body;
+		size_t at = off, blen = 0;
+		const uint8_t *body = NULL;
 		uint64_t field;
 		unsigned wire;
 		pb_link link;

@@ -38,6 +38,9 @@ static inline int cairn_ipld__key_cmp_bytes(const uint8_t *a, size_t alen,
 int cairn_ipld__sort_entries(const cairn_map_entry **out, const cairn_node *map,
 			     bool cbor_order);
 
+/* Sets CAIRN_ECORRUPT with "<codec>: at byte <at>: <what>" and returns it. */
+int cairn_ipld__corrupt(const char *codec, size_t at, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+
 /* In-place link scanners behind cairn_block_links(). */
 int cairn_ipld__dagcbor_links(const uint8_t *p, size_t len, cairn_link_fn fn, void *payload);
 int cairn_ipld__dagpb_links(const uint8_t *p, size_t len, cairn_link_fn fn, void *payload);

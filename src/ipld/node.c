@@ -1,5 +1,6 @@
 /* node.c: lookups, equality and UTF-8 checking over the IPLD data model,
  * shared by every codec. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ipld_i.h"
@@ -152,4 +153,15 @@ int cairn_ipld__sort_entries(const cairn_map_entry **out, const cairn_node *map,
 					       (int)(out[i]->key_len > 64 ? 64 : out[i]->key_len),
 					       (const char *)out[i]->key);
 	return 0;
+}
+
+int cairn_ipld__corrupt(const char *codec, size_t at, const char *fmt, ...)
+{
+	char what[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return cairn_error_set(CAIRN_ECORRUPT, "%s: at byte %zu: %s", codec, at, what);
 }

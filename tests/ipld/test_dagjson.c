@@ -773,16 +773,46 @@ static void test_depth(void **state)
 	assert_int_equal(d.rc, 0);
 	release(&d);
 
-	/* The encoder has its own limit, for trees built by hand. */
+	/* The encoder refuses what the decoder would: trees built by hand
+	 * may nest deeper. chain[i] is n + 1 - i lists deep. */
 	for (size_t i = 0; i <= n; i++) {
 		chain[i].kind = CAIRN_KIND_LIST;
 		chain[i].v.list.items = i < n ? &chain[i + 1] : NULL;
 		chain[i].v.list.len = i < n ? 1 : 0;
 	}
 	cairn_buf_clear(&out);
-	assert_int_equal(cairn_dagjson_encode(&out, &chain[0]), CAIRN_ETOOBIG);
+	assert_int_equal(cairn_dagjson_encode(&out, &chain[1]), CAIRN_ETOOBIG);
 	assert_int_equal(out.len, 0);
-	assert_int_equal(cairn_dagjson_encode(&out, &chain[1]), 0);
+	assert_int_equal(cairn_dagjson_encode(&out, &chain[2]), 0);
+	assert_int_equal(out.len, 2 * CAIRN_IPLD_MAX_DEPTH);
+	d = decode_n(out.data, out.len);
+	assert_int_equal(d.rc, 0);
+	release(&d);
+
+	/* In JSON a link is one more level and bytes two. */
+	chain[n].kind = CAIRN_KIND_BYTES;
+	chain[n].v.bytes.ptr = (const uint8_t *)"\x01";
+	chain[n].v.bytes.len = 1;
+	assert_int_equal(cairn_dagjson_encode(&out, &chain[2]), CAIRN_ETOOBIG);
+	assert_int_equal(cairn_dagjson_encode_pretty(&out, &chain[2]), CAIRN_ETOOBIG);
+	cairn_buf_clear(&out);
+	assert_int_equal(cairn_dagjson_encode(&out, &chain[3]), 0);
+	d = decode_n(out.data, out.len);
+	assert_int_equal(d.rc, 0);
+	release(&d);
+	{
+		cairn_cid cid;
+
+		assert_int_equal(cairn_cid_compute(&cid, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, "", 0), 0);
+		chain[n].kind = CAIRN_KIND_LINK;
+		chain[n].v.link = &cid;
+		cairn_buf_clear(&out);
+		assert_int_equal(cairn_dagjson_encode(&out, &chain[1]), CAIRN_ETOOBIG);
+		assert_int_equal(cairn_dagjson_encode(&out, &chain[2]), 0);
+		d = decode_n(out.data, out.len);
+		assert_int_equal(d.rc, 0);
+		release(&d);
+	}
 	free(chain);
 	free(s);
 	cairn_buf_free(&out);

@@ -588,8 +588,7 @@ static void test_decode_rejects(void **state)
 		{"0200", 0, "unknown field 0"},
 		{"fa0100", 0, "unknown field 31"},
 		{"0a000a00", 2, "duplicate Data section"},
-		{"0a00" "1224" V0, 2,
-		 "Links after Data"},
+		{"0a00" "1224" V0, 2, "Links after Data"},
 		{"8a", 0, "varint runs past the end of the block"},
 		{"0a", 1, "varint runs past the end of the block"},
 		{"0a05000000", 0, "length 5 runs past the end of the block (3 bytes remain)"},
@@ -729,8 +728,7 @@ static void test_scanner(void **state)
 	collected c = {.n = 0};
 
 	(void)state;
-	/* Three links, then garbage: the links before the garbage are
-	 * reported as they are read, then the error. */
+	/* Three links and a Data. */
 	from_hex(&in, "1224" V0 "1224" V0 "1224" V0 "0a00");
 	assert_int_equal(cairn_ipld__dagpb_links(in.data, in.len, collect, &c), 0);
 	assert_int_equal(c.n, 3);
@@ -741,6 +739,8 @@ static void test_scanner(void **state)
 	assert_int_equal(cairn_ipld__dagpb_links(in.data, in.len, collect, &c), 7);
 	assert_int_equal(c.n, 2);
 
+	/* Links before a fault are reported as they are read, then the
+	 * error comes back. */
 	c.n = 0;
 	c.stop_at = 0;
 	from_hex(&in, "1224" V0 "1224" V0 "08");
@@ -917,6 +917,23 @@ static void test_encode_many_links(void **state)
 		assert_int_equal(cairn_ipld__dagpb_links(out.data, out.len, collect, &c), 0);
 		assert_int_equal(c.n, N);
 		cairn_arena_free(arena);
+	}
+	/* A tree this big spans several arena chunks: any of them can fail. */
+	for (long fail = 1;; fail++) {
+		int rc;
+
+		assert_true(fail < 100);
+		assert_int_equal(cairn_arena_new(&arena), 0);
+		cairn_alloc_fail_after(fail, false);
+		rc = cairn_dagpb_decode(&back, arena, out.data, out.len);
+		cairn_alloc_fail_after(-1, false);
+		cairn_arena_free(arena);
+		if (!rc) {
+			assert_true(fail > 3);
+			break;
+		}
+		assert_int_equal(rc, CAIRN_ENOMEM);
+		assert_null(back);
 	}
 	cairn_buf_free(&out);
 	cairn_buf_free(&again);
@@ -1206,7 +1223,7 @@ int main(void)
 		cmocka_unit_test(test_scanner),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_encode_any_key_order),
-		cmocka_unit_test(test_encode_many_links),
+		cmocka_unit_test_teardown(test_encode_many_links, teardown),
 		cmocka_unit_test(test_encode_appends),
 		cmocka_unit_test(test_encode_rejects),
 		cmocka_unit_test(test_encode_fixture_files),
