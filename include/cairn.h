@@ -5,6 +5,7 @@
 
 #include "cairn/base.h"
 #include "cairn/ipld.h"
+#include "cairn/car.h"
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-10}
 fixtures=../shared/fixtures/codec/fixtures
+car_fixtures=../shared/fixtures/car
 
 [ -f build-fuzz/build.ninja ] ||
 	CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dfuzzing=true \
@@ -14,19 +15,21 @@ ninja -C build-fuzz >/dev/null
 
 mkdir -p fuzz/artifacts
 status=0
-for target in varint multibase cid dagcbor dagjson dagpb; do
+for target in varint multibase cid dagcbor dagjson dagpb carreader carindex; do
 	work=$(mktemp -d)
 	# libFuzzer writes new inputs into the first corpus folder: a scratch
 	# copy, so short runs never touch the committed corpus.
 	[ -d "fuzz/corpus/$target" ] && cp -r "fuzz/corpus/$target/." "$work/" 2>/dev/null || true
 	case $target in
-	dagcbor) ext=dag-cbor ;;
-	dagjson) ext=dag-json ;;
-	dagpb) ext=dag-pb ;;
+	dagcbor) seeds=$fixtures ext=dag-cbor ;;
+	dagjson) seeds=$fixtures ext=dag-json ;;
+	dagpb) seeds=$fixtures ext=dag-pb ;;
+	carreader) seeds=$car_fixtures ext=car ;;
+	carindex) seeds=$car_fixtures ext=carindex ;;
 	*) ext= ;;
 	esac
 	if [ -n "$ext" ]; then
-		find "$fixtures" -name "*.$ext" -exec cp {} "$work/" \;
+		find "$seeds" -name "*.$ext" -size -1M -exec cp {} "$work/" \;
 	fi
 	if ./build-fuzz/fuzz/fuzz_$target "$work" -max_total_time="$seconds" \
 		-artifact_prefix=fuzz/artifacts/$target- -print_final_stats=0 >"$work.log" 2>&1; then

@@ -72,8 +72,9 @@ CAIRN_API void *cairn_calloc(size_t count, size_t size);
 CAIRN_API void *cairn_realloc(void *p, size_t n);
 CAIRN_API char *cairn_strndup(const char *s, size_t n);
 CAIRN_API void cairn_free(void *p);
-/* Test hook: the `n`th allocation from now fails (and every one after it
- * while `sticky`). n < 0 turns injection off. */
+/* Test hook: the `n`th allocation from now fails, counting from 1 (and every
+ * one after it while `sticky`); n = 0 makes every allocation fail; n < 0
+ * turns injection off. */
 CAIRN_API void cairn_alloc_fail_after(long n, bool sticky);
 
 /* ---------------------------------------------------------- byte buffers

@@ -138,12 +138,13 @@ int cairn_file_replace_atomic(const char *path, const void *data, size_t n, unsi
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
 		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", path);
+	/* Messages name `path`, the file the caller knows, not the temporary. */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
-		return cairn_error_set(CAIRN_EIO, "%s: create: %s", tmp, strerror(errno));
-	rc = cairn_file_write_full(fd, data, n, tmp);
+		return cairn_error_set(CAIRN_EIO, "%s: create %s: %s", path, tmp, strerror(errno));
+	rc = cairn_file_write_full(fd, data, n, path);
 	if (!rc)
-		rc = cairn_file_fsync(fd, tmp);
+		rc = cairn_file_fsync(fd, path);
 	close(fd);
 	if (!rc && rename(tmp, path) < 0)
 		rc = cairn_error_set(CAIRN_EIO, "%s: rename into place: %s", path, strerror(errno));

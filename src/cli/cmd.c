@@ -144,8 +144,13 @@ static void print_help(const cli_ctx *ctx, const cli_cmd *cmd)
 		fprintf(f, "\n%s\n", cmd->description);
 	if (cmd->subs) {
 		fputs("\nCommands:\n", f);
+		int width = 10;
+
 		for (const cli_cmd *const *s = cmd->subs; *s; s++)
-			fprintf(f, "  %-10s %s\n", (*s)->name, (*s)->summary);
+			if ((int)strlen((*s)->name) > width)
+				width = (int)strlen((*s)->name);
+		for (const cli_cmd *const *s = cmd->subs; *s; s++)
+			fprintf(f, "  %-*s %s\n", width, (*s)->name, (*s)->summary);
 	}
 	if (opt_count(cmd->opts)) {
 		fputs("\nOptions:\n", f);

@@ -5,7 +5,8 @@
 
 #include "cmd.h"
 
-extern const cli_cmd cli_cid_cmd;
 extern const cli_cmd cli_block_cmd;
+extern const cli_cmd cli_car_cmd;
+extern const cli_cmd cli_cid_cmd;
 
 #endif

@@ -24,6 +24,7 @@ static const cli_cmd version_cmd = {
 
 static const cli_cmd *const groups[] = {
 	&cli_block_cmd,
+	&cli_car_cmd,
 	&cli_cid_cmd,
 	&version_cmd,
 	NULL,
@@ -33,7 +34,7 @@ static const cli_cmd root = {
 	.name = "cairn",
 	.summary = "cairn: a data plane for content-addressed storage.",
 	.description =
-		"CIDs and IPLD blocks today; CAR archives, the DAG store and sector\n"
+		"CIDs, IPLD blocks and CAR archives today; the DAG store and sector\n"
 		"storage as they land. The store is $CAIRN_PATH (default ~/.cairn).",
 	.subs = groups,
 };

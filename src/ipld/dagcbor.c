@@ -7,7 +7,10 @@
  *   - tag 42 only, wrapping a byte string of 0x00 followed by a binary CID
  *   - floats only as 64-bit, never NaN or an infinity
  *   - simple values false, true and null only (no undefined)
- *   - strings valid UTF-8; exactly one item fills the block
+ *   - exactly one item fills the block
+ * Text strings are not checked for UTF-8: Filecoin's early state holds Go
+ * strings of raw bytes (HAMT keys), which go-ipld-prime and cbor-gen read and
+ * write (ipld/specs#363). DAG-JSON, which cannot carry them, refuses them.
  */
 #include <math.h>
 #include <stdio.h>
@@ -141,8 +144,6 @@ static int parse_map(cursor *c, size_t start, uint64_t count, cairn_node *out)
 			return fail_at(kstart, "map keys must be strings");
 		if ((rc = take(c, kstart, klen, &key)))
 			return rc;
-		if (cairn_ipld__utf8_valid_prefix(key, (size_t)klen) != klen)
-			return fail_at(kstart, "map key is not valid UTF-8");
 		if (prev) {
 			int cmp = cairn_ipld__key_cmp_cbor(prev, prev_len, key, (size_t)klen);
 			if (cmp == 0)
@@ -193,9 +194,6 @@ static int parse_item(cursor *c, cairn_node *out)
 
 		if ((rc = take(c, start, arg, &bytes)))
 			return rc;
-		if (major == 3 && cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg) != arg)
-			return fail_at((size_t)(bytes - c->p) + cairn_ipld__utf8_valid_prefix(bytes, (size_t)arg),
-				    "string is not valid UTF-8");
 		if (out) {
 			out->kind = major == 2 ? CAIRN_KIND_BYTES : CAIRN_KIND_STRING;
 			out->v.bytes.ptr = bytes;
@@ -369,9 +367,6 @@ static int encode(cairn_buf *b, const cairn_node *n, unsigned depth)
 	}
 	case CAIRN_KIND_STRING:
 	case CAIRN_KIND_BYTES:
-		if (n->kind == CAIRN_KIND_STRING &&
-		    cairn_ipld__utf8_valid_prefix(n->v.bytes.ptr, n->v.bytes.len) != n->v.bytes.len)
-			return cairn_error_set(CAIRN_EINVAL, "dag-cbor: string is not valid UTF-8");
 		put_head(b, n->kind == CAIRN_KIND_STRING ? 3 : 2, n->v.bytes.len);
 		cairn_buf_append(b, n->v.bytes.ptr, n->v.bytes.len);
 		break;
@@ -394,11 +389,6 @@ static int encode(cairn_buf *b, const cairn_node *n, unsigned depth)
 		}
 		put_head(b, 5, len);
 		for (size_t i = 0; i < len; i++) {
-			if (cairn_ipld__utf8_valid_prefix(sorted[i]->key, sorted[i]->key_len) !=
-			    sorted[i]->key_len) {
-				rc = cairn_error_set(CAIRN_EINVAL, "dag-cbor: map key is not valid UTF-8");
-				break;
-			}
 			put_head(b, 3, sorted[i]->key_len);
 			cairn_buf_append(b, sorted[i]->key, sorted[i]->key_len);
 			if ((rc = encode(b, &sorted[i]->value, depth + 1)))

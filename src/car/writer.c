@@ -1,0 +1,242 @@
+/* writer.c: streaming a CARv1, or a CARv2 whose index and header are written
+ * at the end, through a buffer so each block is not its own write call.
+ *
+ * CARv2 order of writing, which makes a cut-short file recognisable: the
+ * pragma and 40 zero bytes, the CARv1 (header, sections), the index, and
+ * only then the real 40-byte header. A file whose header is still zero has
+ * data_offset 0, which every reader refuses.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "car_i.h"
+
+#define FLUSH_AT (1u << 20)
+
+struct cairn_car_writer {
+	int fd;
+	char *path;
+	cairn_car_writer_options opts;
+	cairn_car_index_builder *index;
+	cairn_buf out;       /* bytes not yet written, which start at `flushed` */
+	uint64_t flushed;    /* file offset where `out` begins */
+	uint64_t data_offset;
+	uint64_t count;
+	bool failed;
+	bool finished;
+	/* skip_duplicates: an open-addressing set of the CIDs written. */
+	cairn_cid *seen;
+	size_t seen_cap, seen_len;
+};
+
+static int flush(cairn_car_writer *w)
+{
+	int rc;
+
+	if (!w->out.len)
+		return 0;
+	rc = cairn_file_pwrite_full(w->fd, w->out.data, w->out.len, w->flushed, w->path);
+	if (rc)
+		return rc;
+	w->flushed += w->out.len;
+	cairn_buf_clear(&w->out);
+	return 0;
+}
+
+static uint64_t position(const cairn_car_writer *w)
+{
+	return w->flushed + w->out.len;
+}
+
+int cairn_car_writer_open(cairn_car_writer **out, const char *path, const cairn_cid *roots,
+			  size_t nroots, const cairn_car_writer_options *opts)
+{
+	static const uint8_t zeros[CAIRN_CAR_V2_HEADER_LEN];
+	cairn_car_writer *w;
+	int rc;
+
+	static const cairn_car_writer_options defaults = CAIRN_CAR_WRITER_OPTIONS_INIT;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != 1 && opts->version != 2)
+		return cairn_error_set(CAIRN_EINVAL, "CAR writer: version must be 1 or 2");
+	if (opts->version == 2 && opts->index_codec && opts->index_codec != CAIRN_CAR_INDEX_SORTED &&
+	    opts->index_codec != CAIRN_CAR_INDEX_MH_SORTED)
+		return cairn_error_set(CAIRN_EINVAL, "CAR writer: unknown index codec 0x%llx",
+				       (unsigned long long)opts->index_codec);
+	if (!(w = cairn_calloc(1, sizeof(*w))))
+		return CAIRN_ENOMEM;
+	w->opts = *opts;
+	w->fd = -1;
+	if (!(w->path = cairn_strndup(path, strlen(path)))) {
+		cairn_free(w);
+		return CAIRN_ENOMEM;
+	}
+	if (opts->version == 2 && opts->index_codec &&
+	    (rc = cairn_car_index_builder_new(&w->index, opts->index_codec, opts->keep_identity)))
+		goto fail;
+	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = cairn_error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (opts->version == 2) {
+		cairn_buf_append(&w->out, cairn_car_pragma, CAIRN_CAR_PRAGMA_LEN);
+		cairn_buf_append(&w->out, zeros, sizeof(zeros));
+		w->data_offset = CAIRN_CAR_V2_PREFIX_LEN;
+	}
+	if ((rc = cairn_car_v1_header_encode(&w->out, roots, nroots)))
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	cairn_car_writer_free(w);
+	return rc;
+}
+
+/* Returns true if the CID was already written; adds it otherwise. */
+static int seen_before(cairn_car_writer *w, const cairn_cid *cid, bool *dup)
+{
+	size_t mask, i;
+
+	if (w->seen_len * 2 >= w->seen_cap) {
+		size_t cap = w->seen_cap ? w->seen_cap * 2 : 1024;
+		cairn_cid *t = cairn_calloc(cap, sizeof(*t));
+
+		if (!t)
+			return CAIRN_ENOMEM;
+		for (size_t j = 0; j < w->seen_cap; j++) {
+			if (!w->seen[j].len)
+				continue;
+			for (i = cairn_cid_hash(&w->seen[j]) & (cap - 1); t[i].len; i = (i + 1) & (cap - 1))
+				;
+			t[i] = w->seen[j];
+		}
+		cairn_free(w->seen);
+		w->seen = t;
+		w->seen_cap = cap;
+	}
+	mask = w->seen_cap - 1;
+	for (i = cairn_cid_hash(cid) & mask; w->seen[i].len; i = (i + 1) & mask) {
+		if (cairn_cid_equal(&w->seen[i], cid)) {
+			*dup = true;
+			return 0;
+		}
+	}
+	w->seen[i] = *cid;
+	w->seen_len++;
+	*dup = false;
+	return 0;
+}
+
+int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_t *data, size_t len)
+{
+	uint8_t varint[CAIRN_VARINT_MAX];
+	uint64_t offset;
+	bool dup = false;
+	int rc;
+
+	if (w->failed || w->finished)
+		return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
+			? "the CAR is finished; no more blocks can be added"
+			: "an earlier write failed; the CAR is unusable");
+	if (cid->mh_code == CAIRN_MH_IDENTITY && !w->opts.keep_identity) {
+		/* go-car leaves identity blocks out by default: the data is in the CID. */
+		return 0;
+	}
+	if ((rc = cairn_cid_verify(cid, data, len)))
+		return rc; /* the writer is still usable: nothing was written */
+	if (w->opts.skip_duplicates) {
+		if ((rc = seen_before(w, cid, &dup)))
+			goto fail;
+		if (dup)
+			return 0;
+	}
+	offset = position(w) - w->data_offset;
+	cairn_buf_append(&w->out, varint, cairn_varint_encode(varint, (uint64_t)cid->len + len));
+	cairn_buf_append(&w->out, cid->bytes, cid->len);
+	cairn_buf_append(&w->out, data, len);
+	if ((rc = w->out.err))
+		goto fail;
+	if (w->index && (rc = cairn_car_index_builder_add(w->index, cid, offset)))
+		goto fail;
+	w->count++;
+	if (w->out.len >= FLUSH_AT && (rc = flush(w)))
+		goto fail;
+	return 0;
+fail:
+	w->failed = true;
+	return rc;
+}
+
+int cairn_car_writer_finish(cairn_car_writer *w)
+{
+	int rc;
+
+	if (w->failed || w->finished)
+		return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
+			? "the CAR is already finished"
+			: "an earlier write failed; the CAR is unusable");
+	if (w->opts.version == 2) {
+		cairn_car_v2_header h;
+		uint8_t hdr[CAIRN_CAR_V2_HEADER_LEN];
+
+		memset(&h, 0, sizeof(h));
+		h.data_offset = w->data_offset;
+		h.data_size = position(w) - w->data_offset;
+		if (w->index) {
+			h.index_offset = position(w);
+			if ((rc = cairn_car_index_builder_encode(w->index, &w->out)))
+				goto fail;
+		}
+		if (w->opts.keep_identity)
+			h.characteristics[0] |= 0x80;
+		if ((rc = flush(w)))
+			goto fail;
+		/* The data and index reach the disk before the header that
+		 * declares them: a crash between leaves a file no reader takes
+		 * for finished. */
+		if ((rc = cairn_file_fsync(w->fd, w->path)))
+			goto fail;
+		cairn_car_v2_header_encode(hdr, &h);
+		if ((rc = cairn_file_pwrite_full(w->fd, hdr, sizeof(hdr), CAIRN_CAR_PRAGMA_LEN, w->path)))
+			goto fail;
+	} else if ((rc = flush(w))) {
+		goto fail;
+	}
+	if ((rc = cairn_file_fsync(w->fd, w->path)))
+		goto fail;
+	if (close(w->fd) < 0) {
+		w->fd = -1;
+		rc = cairn_error_set(CAIRN_EIO, "%s: close: %s", w->path, strerror(errno));
+		goto fail;
+	}
+	w->fd = -1;
+	w->finished = true;
+	return 0;
+fail:
+	w->failed = true;
+	return rc;
+}
+
+uint64_t cairn_car_writer_block_count(const cairn_car_writer *w)
+{
+	return w->count;
+}
+
+void cairn_car_writer_free(cairn_car_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	cairn_car_index_builder_free(w->index);
+	cairn_buf_free(&w->out);
+	cairn_free(w->seen);
+	cairn_free(w->path);
+	cairn_free(w);
+}
