@@ -212,17 +212,35 @@ static void log_to_stderr(cairn_log_level level, const char *msg, void *payload)
 	fprintf((FILE *)payload, "cairn: %s: %s\n", cairn_log_level_name(level), msg);
 }
 
+static int parse(cli_ctx *ctx, const cli_cmd *cmd, cli_args *pargs, int argc, char **argv, int i);
+
 /* Parses argv[i..argc) for `cmd`, descending into subcommands. */
 static int dispatch(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv, int i)
 {
 	cli_args args;
-	char *positional[256];
-	bool options_done = false;
 	int rc;
 
 	memset(&args, 0, sizeof(args));
 	args.cmd = cmd;
-	args.argv = positional;
+	/* Positional arguments are at most what is left of argv. */
+	args.argv = cairn_calloc((size_t)(argc - i) + 1, sizeof(char *));
+	if (!args.argv) {
+		fprintf(ctx->err, "cairn: out of memory\n");
+		return CLI_FAILED;
+	}
+	rc = parse(ctx, cmd, &args, argc, argv, i);
+	cairn_free(args.argv);
+	return rc;
+}
+
+/* The body of dispatch: parses into `args` (whose argv has room) and runs. */
+static int parse(cli_ctx *ctx, const cli_cmd *cmd, cli_args *pargs, int argc, char **argv, int i)
+{
+	cli_args args = *pargs;
+	bool options_done = false;
+	int rc;
+
+
 	for (; i < argc; i++) {
 		char *a = argv[i];
 		const cli_opt *table;
@@ -243,9 +261,7 @@ static int dispatch(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv, int
 				}
 				return cli_usage_error(ctx, "unknown command '%s'", a);
 			}
-			if (args.argc >= (int)(sizeof(positional) / sizeof(positional[0])))
-				return cli_usage_error(ctx, "too many arguments");
-			positional[args.argc++] = a;
+			args.argv[args.argc++] = a;
 			continue;
 		}
 		if (!strcmp(a, "--")) {
