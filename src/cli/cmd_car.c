@@ -1018,6 +1018,36 @@ static int src_get(car_src *src, const cairn_cid *cid, cairn_buf *block, uint64_
 	return rc;
 }
 
+/* The bytes of the block `cid` names: for an identity CID its digest (go-car's
+ * blockstores answer those without looking, and its writers leave them out
+ * of CARs), else the block found through `src`, in `block`. Returns 1 with
+ * *data and *len set, 0 if the CAR does not hold it, or an error. */
+static int src_block(car_src *src, const cairn_cid *cid, cairn_buf *block, const uint8_t **data,
+		     size_t *len, uint64_t *at)
+{
+	int rc;
+
+	*at = 0;
+	if (cid->mh_code == CAIRN_MH_IDENTITY) {
+		*data = cid->bytes + cid->digest_off;
+		*len = cid->digest_len;
+		return 1;
+	}
+	if ((rc = src_get(src, cid, block, at)) != 1)
+		return rc;
+	*data = block->data;
+	*len = block->len;
+	return 1;
+}
+
+static void not_found(const cairn_cid *cid, const char *path)
+{
+	char str[CAIRN_CID_MAX_STRING];
+
+	cairn_cid_to_string(str, cid);
+	cairn_error_set(CAIRN_ENOTFOUND, "block %s not found in %s", str, path);
+}
+
 /* ----------------------------------------------------------- get-block */
 
 static const cli_opt get_block_opts[] = {
@@ -1030,8 +1060,8 @@ static int run_get_block(cli_ctx *ctx, const cli_args *args)
 	const char *path = args->argv[0], *cid_s = args->argv[1];
 	const char *out = args->argc > 2 ? args->argv[2] : NULL;
 	cairn_buf block = CAIRN_BUF_INIT;
-	const uint8_t *data;
-	size_t len;
+	const uint8_t *data = NULL;
+	size_t len = 0;
 	uint64_t at;
 	car_src src;
 	cairn_cid cid;
@@ -1041,23 +1071,11 @@ static int run_get_block(cli_ctx *ctx, const cli_args *args)
 		return cli_usage_error(ctx, "%s", cairn_error_last());
 	if (src_open(ctx, &src, path, cli_opt_flag(args, "zero-length-as-eof"), false))
 		goto fail;
-	if (cid.mh_code == CAIRN_MH_IDENTITY) {
-		/* The block is the digest: go-car's blockstore answers these
-		 * without looking (and its writers leave them out of CARs). */
-		data = cid.bytes + cid.digest_off;
-		len = cid.digest_len;
-	} else {
-		if ((rc = src_get(&src, &cid, &block, &at)) < 0)
-			goto fail;
-		if (rc == 0) {
-			char str[CAIRN_CID_MAX_STRING];
-
-			cairn_cid_to_string(str, &cid);
-			cairn_error_set(CAIRN_ENOTFOUND, "block %s not found in %s", str, path);
-			goto fail;
-		}
-		data = block.data;
-		len = block.len;
+	if ((rc = src_block(&src, &cid, &block, &data, &len, &at)) < 0)
+		goto fail;
+	if (rc == 0) {
+		not_found(&cid, path);
+		goto fail;
 	}
 	if (out && strcmp(out, "-")) {
 		if (write_out(out, data, len))
@@ -1140,8 +1158,8 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 	 * go-car's ExploreAllRecursively walk. */
 	while (stack.len) {
 		cairn_cid c = stack.v[--stack.len];
-		const uint8_t *data;
-		size_t len;
+		const uint8_t *data = NULL;
+		size_t len = 0;
 		uint64_t at = 0;
 		bool added;
 
@@ -1149,25 +1167,15 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 			goto fail;
 		if (!added)
 			continue;
-		if (c.mh_code == CAIRN_MH_IDENTITY) {
-			data = c.bytes + c.digest_off;
-			len = c.digest_len;
-		} else {
-			if ((rc = src_get(&src, &c, &block, &at)) < 0)
+		if ((rc = src_block(&src, &c, &block, &data, &len, &at)) < 0)
+			goto fail;
+		if (rc == 0) {
+			if (strict || cairn_cid_equal(&c, &root)) {
+				not_found(&c, path);
 				goto fail;
-			if (rc == 0) {
-				char s[CAIRN_CID_MAX_STRING];
-
-				cairn_cid_to_string(s, &c);
-				if (strict || cairn_cid_equal(&c, &root)) {
-					cairn_error_set(CAIRN_ENOTFOUND, "block %s not found in %s", s, path);
-					goto fail;
-				}
-				missing++;
-				continue;
 			}
-			data = block.data;
-			len = block.len;
+			missing++;
+			continue;
 		}
 		if (cairn_car_writer_put(w, &c, data, len)) {
 			cairn_error_prefix("%s: section at byte %llu: ", path, (unsigned long long)at);
