@@ -25,8 +25,11 @@ check: deps
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} sh scripts/fuzz.sh
 
+# The benchmarks, each rewriting its section of docs/BENCHMARKS.md: the IPLD
+# core, then the CAR toolkit. Bash scripts (dash has no pipefail).
 bench: build
-	@sh bench/run.sh
+	@bash bench/run.sh
+	@bash bench/car.sh
 
 install: build
 	@meson install -C build

@@ -6,6 +6,7 @@
 #include "cairn/base.h"
 #include "cairn/ipld.h"
 #include "cairn/car.h"
+#include "cairn/store.h"
 
 #define CAIRN_VERSION "0.1.0"
 

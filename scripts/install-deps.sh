@@ -13,6 +13,8 @@ pkg-config
 libssl-dev
 libsodium-dev
 libcmocka-dev
+liblmdb-dev
+libsqlite3-dev
 openssl
 time
 "

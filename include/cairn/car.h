@@ -132,12 +132,12 @@ typedef struct cairn_car_stats {
 typedef int (*cairn_car_section_fn)(const cairn_car_section *s, void *payload);
 
 /* Reads every section from where `r` stands to the end and hashes each block
- * against its CID on `threads` threads (0: one per core), reading the next
- * batch while the last is hashed. Stops at the first failure in file order,
- * whose message names the file and the section's offset; `out` counts the
- * sections before it. Memory: two batches of 16 MiB (or of the largest
- * section, if larger). `progress` may be NULL; it is advanced by payload
- * bytes. `fn` may be NULL. */
+ * against its CID on `threads` threads, the caller's among them (0: one per
+ * core), reading on while what was read is hashed. Stops at the first failure
+ * in file order, whose message names the file and the section's offset; `out`
+ * counts the sections before it. Memory: 2 x threads + 2 chunks of 384 KiB,
+ * and per thread a buffer as large as the largest block over 64 KiB.
+ * `progress` may be NULL; it is advanced by payload bytes. `fn` may be NULL. */
 CAIRN_API int cairn_car_verify(cairn_car_stats *out, cairn_car_reader *r, unsigned threads,
 			       cairn_progress *progress, cairn_car_section_fn fn, void *payload);
 

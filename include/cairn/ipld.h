@@ -107,7 +107,11 @@ CAIRN_API int cairn_cid_convert(cairn_cid *out, const cairn_cid *in, unsigned ve
 /* Orders by binary form (as go-cid's KeyString does). */
 CAIRN_API int cairn_cid_cmp(const cairn_cid *a, const cairn_cid *b);
 CAIRN_API bool cairn_cid_equal(const cairn_cid *a, const cairn_cid *b);
-/* A well-mixed 64-bit hash for hash tables (taken from the digest). */
+/* The same multihash (whatever the version and codec): how blockstores
+ * match blocks, so a CIDv0 finds the CIDv1 block. */
+CAIRN_API bool cairn_cid_multihash_equal(const cairn_cid *a, const cairn_cid *b);
+/* A well-mixed 64-bit hash for hash tables, taken from the multihash only,
+ * so it serves both cairn_cid_equal and cairn_cid_multihash_equal. */
 CAIRN_API uint64_t cairn_cid_hash(const cairn_cid *cid);
 
 /* ---------------------------------------------------------------- arena

@@ -1,5 +1,5 @@
 /* car_i.h: what the files of the car part share (not public): parsing the
- * CARv1 header and formatting a location for error messages. */
+ * CARv1 header and section heads, and the reader's state, which verify reads. */
 #ifndef CAIRN_CAR_I_H
 #define CAIRN_CAR_I_H
 
@@ -12,9 +12,35 @@
 int cairn_car__header_parse(unsigned *version, cairn_cid **roots, size_t *nroots,
 			    const uint8_t *p, size_t len, const char *name, uint64_t at);
 
-/* Turns hashing on read off or on; returns the old setting. cairn_car_verify
- * reads trusted and hashes on its own threads. */
-bool cairn_car__reader_set_trusted(cairn_car_reader *r, bool trusted);
-const char *cairn_car__reader_name(const cairn_car_reader *r);
+/* A length varint plus the longest CID cairn accepts. */
+#define CAIRN_CAR__SECTION_HEAD_MAX (CAIRN_VARINT_MAX + CAIRN_CID_MAX_BYTES)
+
+struct cairn_car_reader {
+	int fd;
+	bool own_fd;
+	char *name;
+	cairn_car_options opts;
+	unsigned version;
+	cairn_car_v2_header v2;
+	cairn_cid *roots;
+	size_t nroots;
+	uint64_t file_size;
+	uint64_t data_offset;  /* start of the CARv1 payload */
+	uint64_t data_end;     /* end of the CARv1 payload */
+	uint64_t header_len;   /* CARv1 header, varint included */
+	uint64_t pos;          /* absolute offset of the next section */
+	uint8_t *win;
+	size_t win_cap, win_len;
+	uint64_t win_start;
+	size_t read_min;       /* the least a window refill reads */
+};
+
+/* Parses the length varint and CID of a section from `p` (avail bytes, at
+ * file offset `at`) and checks them against the payload's end; fills `s`
+ * but its block, and the head's length (varint and CID). The messages name
+ * `name` and the offset. */
+int cairn_car__parse_head(cairn_car_section *s, size_t *head_len, const uint8_t *p, size_t avail,
+			  uint64_t at, uint64_t data_offset, uint64_t data_end, const char *name,
+			  const cairn_car_options *opts);
 
 #endif

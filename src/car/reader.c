@@ -8,6 +8,7 @@
  * only to the largest section asked for (bounded by max_section_size).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +20,14 @@
 /* Most sections are far smaller; reading ahead this much turns thousands of
  * small preads into one. */
 #define WINDOW_MIN (1u << 20)
-/* A length varint plus the longest CID cairn accepts. */
-#define SECTION_HEAD_MAX (CAIRN_VARINT_MAX + CAIRN_CID_MAX_BYTES)
-
-struct cairn_car_reader {
-	int fd;
-	bool own_fd;
-	char *name;
-	cairn_car_options opts;
-	unsigned version;
-	cairn_car_v2_header v2;
-	cairn_cid *roots;
-	size_t nroots;
-	uint64_t file_size;
-	uint64_t data_offset;  /* start of the CARv1 payload */
-	uint64_t data_end;     /* end of the CARv1 payload */
-	uint64_t header_len;   /* CARv1 header, varint included */
-	uint64_t pos;          /* absolute offset of the next section */
-	uint8_t *win;
-	size_t win_cap, win_len;
-	uint64_t win_start;
-};
+/* What a refill reads after a skipped block at least SKIP_BIG long: the next
+ * head, and a little more, rather than a window of block bytes to pass over
+ * (an index of 1 MiB chunks would read the whole file to find its heads). */
+#define HEAD_READ (4u << 10)
+#define SKIP_BIG (64u << 10)
+#define SECTION_HEAD_MAX CAIRN_CAR__SECTION_HEAD_MAX
+/* What cairn_car_section_read reads first: a head and a small block. */
+#define SECTION_READ 512
 
 static const cairn_car_options default_opts = CAIRN_CAR_OPTIONS_INIT;
 
@@ -56,7 +44,10 @@ static int window(cairn_car_reader *r, uint64_t off, size_t n, const uint8_t **o
 		*avail = n;
 		return 0;
 	}
-	want = n > WINDOW_MIN ? n : WINDOW_MIN;
+	/* A head's worth past the range: after a block, the next section's head
+	 * is then already there, and a file of large sections is read once
+	 * rather than once for the heads and again for the blocks. */
+	want = n + SECTION_HEAD_MAX > r->read_min ? n + SECTION_HEAD_MAX : r->read_min;
 	if (want > r->win_cap) {
 		uint8_t *p = cairn_realloc(r->win, want);
 		if (!p)
@@ -206,6 +197,7 @@ int cairn_car_reader_open_fd(cairn_car_reader **out, int fd, const char *name,
 		return CAIRN_ENOMEM;
 	r->fd = fd;
 	r->opts = opts ? *opts : default_opts;
+	r->read_min = WINDOW_MIN;
 	r->file_size = (uint64_t)st.st_size;
 	if (!(r->name = cairn_strndup(name, strlen(name)))) {
 		cairn_free(r);
@@ -260,15 +252,6 @@ uint64_t cairn_car_reader_data_offset(const cairn_car_reader *r) { return r->dat
 uint64_t cairn_car_reader_header_len(const cairn_car_reader *r) { return r->header_len; }
 uint64_t cairn_car_reader_data_end(const cairn_car_reader *r) { return r->data_end; }
 int cairn_car_reader_fd(const cairn_car_reader *r) { return r->fd; }
-const char *cairn_car__reader_name(const cairn_car_reader *r) { return r->name; }
-
-bool cairn_car__reader_set_trusted(cairn_car_reader *r, bool trusted)
-{
-	bool old = r->opts.trusted;
-
-	r->opts.trusted = trusted;
-	return old;
-}
 
 int cairn_car_reader_seek(cairn_car_reader *r, uint64_t offset)
 {
@@ -279,17 +262,52 @@ int cairn_car_reader_seek(cairn_car_reader *r, uint64_t offset)
 	return 0;
 }
 
-/* Parses the length varint and CID of a section from `p` (avail bytes,
- * starting at file offset `at`), checking them against the payload's end. */
-static int parse_head(cairn_car_section *s, size_t *head_len, const uint8_t *p, size_t avail,
-		      uint64_t at, uint64_t data_offset, uint64_t data_end, const char *name,
-		      const cairn_car_options *opts)
+/* The CID at the start of a section. Nearly every CID in a CAR is a CIDv1
+ * whose codec, hash code and digest length are one byte each (dag-cbor,
+ * dag-pb or raw over sha2-256): those are taken as they stand, one-byte
+ * varints being minimal, so the bytes are the ones cairn_cid_decode would
+ * re-encode. Anything else, valid or not, goes the full way, which also
+ * words the errors. */
+static int decode_cid(cairn_cid *cid, size_t *used, const uint8_t *p, size_t n)
+{
+	if (n >= 4 && p[0] == 1 && (p[1] | p[2] | p[3]) < 0x80 && (size_t)p[3] + 4 <= n &&
+	    (p[2] != CAIRN_MH_SHA2_256 || p[3] == 32)) {
+		size_t len = (size_t)p[3] + 4;
+
+		memset(cid, 0, offsetof(cairn_cid, bytes));
+		cid->codec = p[1];
+		cid->mh_code = p[2];
+		cid->len = (uint16_t)len;
+		cid->version = 1;
+		cid->mh_off = 2;
+		cid->digest_off = 4;
+		cid->digest_len = p[3];
+		/* A constant length is a few moves; a variable one became rep
+		 * movsq, whose start-up cost was most of this function's time. */
+		if (len == 36)
+			memcpy(cid->bytes, p, 36);
+		else
+			memcpy(cid->bytes, p, len);
+		*used = len;
+		return 0;
+	}
+	return cairn_cid_decode(cid, used, p, n);
+}
+
+int cairn_car__parse_head(cairn_car_section *s, size_t *head_len, const uint8_t *p, size_t avail,
+			  uint64_t at, uint64_t data_offset, uint64_t data_end, const char *name,
+			  const cairn_car_options *opts)
 {
 	uint64_t len;
 	size_t used, cid_len;
 
-	if (cairn_varint_decode(&len, &used, p, avail))
+	/* A one-byte length is most sections of small blocks. */
+	if (avail && p[0] < 0x80 && p[0]) {
+		len = p[0];
+		used = 1;
+	} else if (cairn_varint_decode(&len, &used, p, avail)) {
 		return cairn_error_prefix("%s: section length at byte %llu: ", name, (unsigned long long)at);
+	}
 	if (len == 0)
 		return cairn_error_set(CAIRN_ECORRUPT,
 			"%s: at byte %llu: zero-length section (null padding; a Filecoin piece? read it with zero-length sections as the end)",
@@ -304,8 +322,7 @@ static int parse_head(cairn_car_section *s, size_t *head_len, const uint8_t *p, 
 			"%s: at byte %llu: section of %llu bytes runs past the end of the data (%llu bytes remain)",
 			name, (unsigned long long)at, (unsigned long long)len,
 			(unsigned long long)(data_end - at - used));
-	if (cairn_cid_decode(&s->cid, &cid_len, p + used,
-			     avail - used < len ? avail - used : (size_t)len))
+	if (decode_cid(&s->cid, &cid_len, p + used, avail - used < len ? avail - used : (size_t)len))
 		return cairn_error_prefix("%s: section at byte %llu: ", name, (unsigned long long)at);
 	s->offset = at - data_offset;
 	s->file_offset = at;
@@ -343,10 +360,11 @@ int cairn_car_reader_next(cairn_car_reader *r, cairn_car_section *out, bool want
 		r->pos = r->data_end;
 		return 0;
 	}
-	if ((rc = parse_head(out, &head, p, avail, r->pos, r->data_offset, r->data_end, r->name,
-			     &r->opts)))
+	if ((rc = cairn_car__parse_head(out, &head, p, avail, r->pos, r->data_offset, r->data_end,
+					r->name, &r->opts)))
 		return rc;
 	if (want_block || !r->opts.trusted) {
+		r->read_min = WINDOW_MIN;
 		if ((rc = need(r, out->block_offset, (size_t)out->block_len, &p, "a block")))
 			return rc;
 		out->block = p;
@@ -354,6 +372,8 @@ int cairn_car_reader_next(cairn_car_reader *r, cairn_car_section *out, bool want
 			return rc;
 		if (!want_block)
 			out->block = NULL;
+	} else {
+		r->read_min = out->block_len >= SKIP_BIG ? HEAD_READ : WINDOW_MIN;
 	}
 	r->pos = out->block_offset + out->block_len;
 	return 1;
@@ -363,9 +383,12 @@ int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, con
 			   uint64_t data_offset, uint64_t data_end, uint64_t offset,
 			   const cairn_car_options *opts)
 {
-	uint8_t head[SECTION_HEAD_MAX];
+	/* The head and, for a small block, the block too in one pread: a
+	 * lookup is then one system call (and on a cold cache one page read)
+	 * rather than two. */
+	uint8_t head[SECTION_READ];
 	uint64_t at = data_offset + offset;
-	size_t avail = 0, used;
+	size_t avail = 0, used, have;
 	int rc;
 
 	if (!opts)
@@ -373,9 +396,13 @@ int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, con
 	if (offset >= data_end - data_offset)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s: offset %llu is past the end of the data",
 				       name, (unsigned long long)offset);
-	while (avail < sizeof(head) && avail < data_end - at) {
-		ssize_t k = pread(fd, head + avail, sizeof(head) - avail, (off_t)(at + avail));
+	while (avail < SECTION_HEAD_MAX && avail < data_end - at) {
+		size_t want = sizeof(head) - avail;
+		ssize_t k;
 
+		if (want > data_end - at - avail)
+			want = (size_t)(data_end - at - avail);
+		k = pread(fd, head + avail, want, (off_t)(at + avail));
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
@@ -385,14 +412,17 @@ int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, con
 			break;
 		avail += (size_t)k;
 	}
-	if (avail > data_end - at)
-		avail = (size_t)(data_end - at);
-	if ((rc = parse_head(out, &used, head, avail, at, data_offset, data_end, name, opts)))
+	if ((rc = cairn_car__parse_head(out, &used, head, avail, at, data_offset, data_end, name, opts)))
 		return rc;
 	cairn_buf_clear(block);
 	if ((rc = cairn_buf_reserve(block, (size_t)out->block_len)))
 		return rc;
-	if ((rc = cairn_file_pread_full(fd, block->data, (size_t)out->block_len, out->block_offset, name)))
+	have = avail - used < out->block_len ? avail - used : (size_t)out->block_len;
+	if (have)
+		memcpy(block->data, head + used, have);
+	if (have < out->block_len &&
+	    (rc = cairn_file_pread_full(fd, block->data + have, (size_t)out->block_len - have,
+					out->block_offset + have, name)))
 		return rc;
 	block->len = (size_t)out->block_len;
 	block->data[block->len] = '\0';

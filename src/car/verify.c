@@ -1,231 +1,478 @@
-/* verify.c: hashing every block of a CAR against its CID on all cores, one
- * batch of sections read while the previous one is hashed. */
+/* verify.c: hashing every block of a CAR against its CID on all cores; the
+ * caller's thread parses the sections and hashes too.
+ *
+ * The caller preads the payload in chunks of CHUNK bytes, each into a buffer
+ * of its own, and queues every chunk, with the sections it holds, as a job;
+ * a section too large to sit in a chunk is queued by its offset, and the
+ * thread that hashes it preads it into a buffer of its own. The threads take
+ * jobs oldest first; the caller takes one whenever all buffers are out. So
+ * no more than `threads` threads ever run, and blocks are hashed from a few
+ * MiB of buffers that stay in the caches: hashing 16 MiB batches after
+ * reading them ran at two thirds of the speed here, the bytes having left
+ * the caches in between.
+ */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "car_i.h"
 
-#define BATCH_BYTES (16u << 20)
+/* One pread, and one job: some thousand small sections. */
+#define CHUNK (256u << 10)
+/* After a section read on its own, the next chunk reads this much first:
+ * its head, without the bytes of another large block. */
+#define HEAD_READ (4u << 10)
+/* A section that runs past its chunk's end is read on its own from this
+ * block size on; a smaller one starts the next chunk (read again, at most
+ * this much per chunk). */
+#define BIG (64u << 10)
+/* Sections per chunk at most; tiny sections end a chunk early. */
+#define CHUNK_ITEMS 4096u
+#define MAX_THREADS 64
 
 typedef struct {
-	cairn_cid cid;
-	uint64_t file_offset;
-	size_t at;          /* where the block starts in the batch buffer */
-	size_t len;
+	uint32_t sec;       /* where the section starts in the chunk */
+	uint32_t block;     /* where its block starts (past the chunk if `own`);
+			     * the CID's digest ends there */
+	uint64_t len;       /* block bytes */
+	uint64_t mh_code;
+	uint8_t cid_len;
+	uint8_t digest_len;
+	bool own;           /* read on its own by the thread hashing it */
 } item;
 
-typedef struct batch batch;
+typedef struct job {
+	struct job *next;   /* in the queue, or the free list */
+	uint8_t *buf;       /* CHUNK bytes */
+	uint64_t start;     /* file offset of buf[0] */
+	size_t have;        /* bytes read into buf */
+	bool eof;           /* no more to read: the payload's or the file's end */
+	item *items;        /* CHUNK_ITEMS */
+	size_t nitems;
+	uint64_t seq;       /* sections before its first */
+	uint64_t bytes;     /* block bytes before its first */
+} job;
 
 typedef struct {
-	batch *b;
-	size_t from, to;
-	int rc;
-	size_t bad;         /* first failing item */
-	char msg[512];
-} stripe;
+	pthread_mutex_t lock;
+	pthread_cond_t work;  /* a job was queued, or stopping */
+	pthread_cond_t done;  /* a job was finished */
+	job *head, *tail;     /* queued, oldest first */
+	job *free;
+	size_t running;       /* queued or being hashed */
+	bool stop;
+	/* The first failure in file order among the jobs: */
+	uint64_t bad_seq;     /* UINT64_MAX if none */
+	uint64_t bad_bytes;
+	int bad_rc;
+	char bad_msg[512];
+	const cairn_car_reader *r;
+} shared;
 
-struct batch {
-	const char *name;   /* the CAR, for messages */
-	uint8_t *buf;
-	size_t cap, used;
-	item *items;
-	size_t nitems, items_cap;
-	stripe stripes[64];
-	unsigned nstripes;
-};
+/* A thread's buffer for the sections read on their own. */
+typedef struct {
+	uint8_t *p;
+	size_t cap;
+} own_buf;
 
-static void hash_stripe(void *arg)
+/* Keeps a failure if it comes first in file order. The message is per
+ * thread: it is kept for the caller's thread. */
+static void fail(shared *sh, const job *j, size_t i, int rc, const char *msg)
 {
-	stripe *s = arg;
+	uint64_t bytes = j->bytes;
 
-	s->rc = 0;
-	for (size_t i = s->from; i < s->to; i++) {
-		const item *it = &s->b->items[i];
-		int rc = cairn_cid_verify(&it->cid, s->b->buf + it->at, it->len);
+	for (size_t k = 0; k < i; k++)
+		bytes += j->items[k].len;
+	pthread_mutex_lock(&sh->lock);
+	if (j->seq + i < sh->bad_seq) {
+		sh->bad_seq = j->seq + i;
+		sh->bad_bytes = bytes;
+		sh->bad_rc = rc;
+		snprintf(sh->bad_msg, sizeof(sh->bad_msg), "%s", msg);
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
 
+/* Preads a section's block into the thread's buffer, as the reader would
+ * have read it; 0 or a failure already recorded. */
+static int read_own(shared *sh, const job *j, size_t i, own_buf *ob)
+{
+	const cairn_car_reader *r = sh->r;
+	const item *it = &j->items[i];
+	uint64_t at = j->start + it->block;
+	size_t n = (size_t)it->len, got = 0;
+	char msg[512];
+
+	if (n > ob->cap) {
+		uint8_t *p = cairn_realloc(ob->p, n);
+
+		if (!p) {
+			fail(sh, j, i, CAIRN_ENOMEM, "out of memory");
+			return CAIRN_ENOMEM;
+		}
+		ob->p = p;
+		ob->cap = n;
+	}
+	while (got < n) {
+		ssize_t k = pread(r->fd, ob->p + got, n - got, (off_t)(at + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			snprintf(msg, sizeof(msg), "%s: read at byte %llu: %s", r->name,
+				 (unsigned long long)(at + got), strerror(errno));
+			fail(sh, j, i, CAIRN_EIO, msg);
+			return CAIRN_EIO;
+		}
+		if (k == 0) {
+			/* The file shrank under us. */
+			snprintf(msg, sizeof(msg),
+				 "%s: at byte %llu: unexpected end of file in a block (%zu of %zu bytes)",
+				 r->name, (unsigned long long)(at + got), got, n);
+			fail(sh, j, i, CAIRN_ECORRUPT, msg);
+			return CAIRN_ECORRUPT;
+		}
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+static void run(shared *sh, const job *j, own_buf *ob)
+{
+	for (size_t i = 0; i < j->nitems; i++) {
+		const item *it = &j->items[i];
+		const uint8_t *cid_end = j->buf + it->block, *block = cid_end;
+		uint8_t digest[CAIRN_MH_DIGEST_MAX];
+		char msg[512];
+		cairn_cid cid;
+		size_t used;
+		int len, rc;
+
+		if (it->own) {
+			if (read_own(sh, j, i, ob))
+				return;
+			block = ob->p;
+		}
+		len = cairn_multihash_sum(digest, it->mh_code, block, (size_t)it->len);
+		if (len == it->digest_len && !memcmp(digest, cid_end - len, (size_t)len))
+			continue;
+		/* Failed (or a hash cairn does not have): the CID is decoded again
+		 * so that cairn_cid_verify words the error as the reader does. */
+		rc = cairn_cid_decode(&cid, &used, cid_end - it->cid_len, it->cid_len);
+		if (!rc)
+			rc = cairn_cid_verify(&cid, block, (size_t)it->len);
 		if (rc) {
-			/* The message is per thread: keep it for the reader's thread. */
-			s->rc = rc;
-			s->bad = i;
-			snprintf(s->msg, sizeof(s->msg), "%s: section at byte %llu: %s", s->b->name,
-				 (unsigned long long)it->file_offset, cairn_error_last());
+			snprintf(msg, sizeof(msg), "%s: section at byte %llu: %s", sh->r->name,
+				 (unsigned long long)(j->start + it->sec), cairn_error_last());
+			fail(sh, j, i, rc, msg);
 			return;
 		}
 	}
 }
 
-static int add_item(batch *b, const cairn_car_section *sec)
+/* Under the lock: the oldest job, if any; jobs after a failure are only
+ * returned to the free list, nothing in them could come first. */
+static job *take(shared *sh)
 {
-	item *it;
+	while (sh->head) {
+		job *j = sh->head;
 
-	if (b->nitems == b->items_cap) {
-		size_t cap = b->items_cap ? b->items_cap * 2 : 4096;
-		item *p = cairn_realloc(b->items, cap * sizeof(*p));
-		if (!p)
-			return CAIRN_ENOMEM;
-		b->items = p;
-		b->items_cap = cap;
+		if (!(sh->head = j->next))
+			sh->tail = NULL;
+		if (j->seq <= sh->bad_seq)
+			return j;
+		j->next = sh->free;
+		sh->free = j;
+		sh->running--;
+		pthread_cond_signal(&sh->done);
 	}
-	if (b->used + sec->block_len > b->cap) {
-		/* Only a section larger than the whole batch gets here (the
-		 * caller starts a new batch when one does not fit). */
-		uint8_t *p = cairn_realloc(b->buf, b->used + (size_t)sec->block_len);
-		if (!p)
-			return CAIRN_ENOMEM;
-		b->buf = p;
-		b->cap = b->used + (size_t)sec->block_len;
+	return NULL;
+}
+
+/* Runs a job taken under the lock, and returns with the lock held. */
+static void run_locked(shared *sh, job *j, own_buf *ob)
+{
+	pthread_mutex_unlock(&sh->lock);
+	run(sh, j, ob);
+	pthread_mutex_lock(&sh->lock);
+	j->next = sh->free;
+	sh->free = j;
+	sh->running--;
+	pthread_cond_signal(&sh->done);
+}
+
+static void worker(void *arg)
+{
+	shared *sh = arg;
+	own_buf ob = {NULL, 0};
+	job *j;
+
+	pthread_mutex_lock(&sh->lock);
+	while (!sh->stop) {
+		if ((j = take(sh)))
+			run_locked(sh, j, &ob);
+		else
+			pthread_cond_wait(&sh->work, &sh->lock);
 	}
-	it = &b->items[b->nitems++];
-	it->cid = sec->cid;
-	it->file_offset = sec->file_offset;
-	it->at = b->used;
-	it->len = (size_t)sec->block_len;
-	if (it->len)
-		memcpy(b->buf + b->used, sec->block, it->len);
-	b->used += it->len;
+	pthread_mutex_unlock(&sh->lock);
+	cairn_free(ob.p);
+}
+
+/* Reads into the chunk until it holds `upto` bytes, or the payload or the
+ * file ends (j->eof). */
+static int load(const cairn_car_reader *r, job *j, size_t upto)
+{
+	while (j->have < upto && !j->eof) {
+		uint64_t at = j->start + j->have;
+		size_t want = upto - j->have;
+		ssize_t k;
+
+		if (want >= r->data_end - at) {
+			want = (size_t)(r->data_end - at);
+			if (!want) {
+				j->eof = true;
+				break;
+			}
+		}
+		k = pread(r->fd, j->buf + j->have, want, (off_t)at);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return cairn_error_set(CAIRN_EIO, "%s: read at byte %llu: %s", r->name,
+					       (unsigned long long)at, strerror(errno));
+		}
+		if (k == 0)
+			j->eof = true; /* the file shrank under us: short */
+		j->have += (size_t)k;
+	}
 	return 0;
 }
 
-/* Splits a batch into one stripe per thread, by bytes, and queues them. */
-static int start(cairn_pool *pool, batch *b, unsigned threads)
+/* Parses sections from the reader's position into the chunk `j` until it
+ * is full, or the data ends (*more false). Section by section, as
+ * cairn_car_reader_next does, with its messages; `fn` is called for each.
+ * *own is set when the chunk ended with a section read on its own; *walked
+ * is where the last section ends. */
+static int fill(job *j, cairn_car_reader *r, bool *more, bool *own, uint64_t *bytes,
+		uint64_t *walked, cairn_car_section_fn fn, void *payload)
 {
-	size_t per = b->used / threads + 1, i = 0;
+	size_t off = 0;
 	int rc;
 
-	b->nstripes = 0;
-	while (i < b->nitems && b->nstripes < 64) {
-		stripe *s = &b->stripes[b->nstripes++];
-		size_t bytes = 0;
+	j->start = r->pos;
+	j->have = 0;
+	j->eof = false;
+	j->nitems = 0;
+	if ((rc = load(r, j, *own ? HEAD_READ : CHUNK)))
+		return rc;
+	*own = false;
+	while (j->nitems < CHUNK_ITEMS) {
+		uint64_t at = j->start + off;
+		size_t head, h, avail, end;
+		cairn_car_section sec;
+		item *it;
 
-		s->b = b;
-		s->from = i;
-		s->rc = 0;
-		while (i < b->nitems && (bytes < per || b->nstripes == threads))
-			bytes += b->items[i++].len + 64; /* + per-CID cost */
-		s->to = i;
-	}
-	for (unsigned k = 0; k < b->nstripes; k++)
-		if ((rc = cairn_pool_submit(pool, hash_stripe, &b->stripes[k])))
-			return rc;
-	return 0;
-}
-
-/* After cairn_pool_wait: the first failure of the batch, in file order. */
-static int finish(batch *b, cairn_car_stats *out)
-{
-	for (unsigned k = 0; k < b->nstripes; k++) {
-		stripe *s = &b->stripes[k];
-
-		if (s->rc) {
-			out->blocks += s->bad;
-			for (size_t i = 0; i < s->bad; i++)
-				out->block_bytes += b->items[i].len;
-			return cairn_error_set(s->rc, "%s", s->msg);
+		if (at >= r->data_end) {
+			*more = false;
+			break;
 		}
+		h = r->data_end - at < CAIRN_CAR__SECTION_HEAD_MAX ? (size_t)(r->data_end - at)
+								     : CAIRN_CAR__SECTION_HEAD_MAX;
+		if (off + h > j->have) {
+			if (off + h > CHUNK)
+				break; /* the next chunk starts with it */
+			if ((rc = load(r, j, CHUNK)))
+				return rc;
+		}
+		avail = j->have - off < h ? j->have - off : h;
+		if (avail && j->buf[off] == 0 && r->opts.zero_length_as_eof) {
+			r->pos = r->data_end;
+			*more = false;
+			break;
+		}
+		if ((rc = cairn_car__parse_head(&sec, &head, j->buf + off, avail, at, r->data_offset,
+						r->data_end, r->name, &r->opts)))
+			return rc;
+		end = off + head;
+		if (sec.block_len > CHUNK - end) {
+			if (sec.block_len < BIG)
+				break; /* small: the next chunk starts with it */
+			*own = true;
+		} else {
+			end += (size_t)sec.block_len;
+			if (end > j->have && (rc = load(r, j, CHUNK)))
+				return rc;
+			if (end > j->have) {
+				size_t got = j->have - off - head;
+
+				return cairn_error_set(CAIRN_ECORRUPT,
+					"%s: at byte %llu: unexpected end of file in %s (%zu of %zu bytes)",
+					r->name, (unsigned long long)(sec.block_offset + got), "a block", got,
+					(size_t)sec.block_len);
+			}
+		}
+		if (fn && (rc = fn(&sec, payload)))
+			return rc;
+		it = &j->items[j->nitems++];
+		it->sec = (uint32_t)off;
+		it->block = (uint32_t)(off + head);
+		it->len = sec.block_len;
+		it->mh_code = sec.cid.mh_code;
+		it->cid_len = (uint8_t)sec.cid_len;
+		it->digest_len = sec.cid.digest_len;
+		it->own = *own;
+		*bytes += sec.block_len;
+		*walked = r->pos = sec.block_offset + sec.block_len;
+		if (*own)
+			break;
+		off = end;
 	}
-	out->blocks += b->nitems;
-	out->block_bytes += b->used;
 	return 0;
 }
 
 int cairn_car_verify(cairn_car_stats *out, cairn_car_reader *r, unsigned threads,
 		     cairn_progress *progress, cairn_car_section_fn fn, void *payload)
 {
-	batch batches[2];
-	batch *fill = &batches[0], *hashing = NULL;
+	job *jobs = NULL;
+	own_buf ob = {NULL, 0};
 	cairn_pool *pool = NULL;
-	cairn_car_section sec;
-	bool was_trusted = cairn_car__reader_set_trusted(r, true);
-	int rc, more = 1;
+	shared sh;
+	uint64_t seq = 0, bytes = 0, walked = 0;
+	char read_msg[512] = "";
+	size_t njobs;
+	bool more = true, own = false;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	memset(batches, 0, sizeof(batches));
-	if ((rc = cairn_pool_new(&pool, threads)))
+	memset(&sh, 0, sizeof(sh));
+	pthread_mutex_init(&sh.lock, NULL);
+	pthread_cond_init(&sh.work, NULL);
+	pthread_cond_init(&sh.done, NULL);
+	sh.bad_seq = UINT64_MAX;
+	sh.r = r;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	/* Enough chunks that every thread has one while the caller reads. */
+	njobs = 2 * (size_t)threads + 2;
+	if (!(jobs = cairn_calloc(njobs, sizeof(*jobs)))) {
+		rc = CAIRN_ENOMEM;
 		goto done;
-	threads = cairn_pool_size(pool);
-	if (threads > 64)
-		threads = 64; /* stripes per batch */
-	for (int k = 0; k < 2; k++) {
-		if (!(batches[k].buf = cairn_malloc(BATCH_BYTES))) {
+	}
+	for (size_t k = 0; k < njobs; k++) {
+		if (!(jobs[k].buf = cairn_malloc(CHUNK)) ||
+		    !(jobs[k].items = cairn_malloc(CHUNK_ITEMS * sizeof(item)))) {
 			rc = CAIRN_ENOMEM;
 			goto done;
 		}
-		batches[k].cap = BATCH_BYTES;
-		batches[k].name = cairn_car__reader_name(r);
+		jobs[k].next = sh.free;
+		sh.free = &jobs[k];
+	}
+	/* The caller hashes too: `threads` in all. */
+	if (threads > 1) {
+		if ((rc = cairn_pool_new(&pool, threads - 1)))
+			goto done;
+		for (unsigned k = 0; k < threads - 1; k++)
+			if ((rc = cairn_pool_submit(pool, worker, &sh)))
+				goto done;
 	}
 	while (more) {
-		uint64_t walked = 0;
+		job *j;
 
-		fill->used = fill->nitems = 0;
-		/* Fill while the other batch is being hashed. */
-		while (fill->used < BATCH_BYTES) {
-			more = cairn_car_reader_next(r, &sec, true);
-			if (more < 0) {
-				rc = more;
-				break;
-			}
-			if (more == 0)
-				break;
-			if (fn) {
-				const uint8_t *block = sec.block;
-
-				sec.block = NULL;
-				rc = fn(&sec, payload);
-				sec.block = block;
-				if (rc) {
-					more = -1;
-					break;
-				}
-			}
-			if ((rc = add_item(fill, &sec)))
-				break;
-			walked = sec.block_offset + sec.block_len;
+		pthread_mutex_lock(&sh.lock);
+		while (!sh.free) {
+			if ((j = take(&sh)))
+				run_locked(&sh, j, &ob);
+			else
+				pthread_cond_wait(&sh.done, &sh.lock);
 		}
-		if (hashing) {
-			cairn_pool_wait(pool);
-			int hrc = finish(hashing, out);
-			if (hrc) {
-				rc = hrc; /* an earlier block failed first */
-				goto done;
-			}
+		j = sh.free;
+		sh.free = j->next;
+		more = sh.bad_seq == UINT64_MAX; /* past a failure nothing counts */
+		pthread_mutex_unlock(&sh.lock);
+		if (!more) {
+			pthread_mutex_lock(&sh.lock);
+			j->next = sh.free;
+			sh.free = j;
+			pthread_mutex_unlock(&sh.lock);
+			break;
 		}
+		j->seq = seq;
+		j->bytes = bytes;
+		rc = fill(j, r, &more, &own, &bytes, &walked, fn, payload);
+		seq += j->nitems;
+		pthread_mutex_lock(&sh.lock);
+		if (j->nitems) {
+			j->next = NULL;
+			if (sh.tail)
+				sh.tail->next = j;
+			else
+				sh.head = j;
+			sh.tail = j;
+			sh.running++;
+			pthread_cond_signal(&sh.work);
+		} else {
+			j->next = sh.free;
+			sh.free = j;
+		}
+		pthread_mutex_unlock(&sh.lock);
 		if (rc) {
-			/* A read failure comes after every block already in the
-			 * batch: hash those first, so the first error in file
-			 * order is the one reported. */
-			int hrc = 0;
-
-			if (fill->nitems && !(hrc = start(pool, fill, threads))) {
-				cairn_pool_wait(pool);
-				hrc = finish(fill, out);
-			}
-			if (hrc)
-				rc = hrc;
-			goto done;
+			/* Hashing on this thread would overwrite the message. */
+			snprintf(read_msg, sizeof(read_msg), "%s", cairn_error_last());
+			break;
 		}
-		if (fill->nitems && (rc = start(pool, fill, threads)))
-			goto done;
-		if (walked) {
-			out->data_bytes = walked - cairn_car_reader_data_offset(r);
+		if (j->nitems) {
+			out->data_bytes = walked - r->data_offset;
 			if (progress)
 				cairn_progress_update(progress, out->data_bytes);
 		}
-		hashing = fill->nitems ? fill : NULL;
-		fill = fill == &batches[0] ? &batches[1] : &batches[0];
 	}
-	if (hashing) {
-		cairn_pool_wait(pool);
-		rc = finish(hashing, out);
+	/* The blocks read before a failure are hashed first: the first failure
+	 * in file order is the one reported. */
+	pthread_mutex_lock(&sh.lock);
+	while (sh.running) {
+		job *j = take(&sh);
+
+		if (j)
+			run_locked(&sh, j, &ob);
+		else if (sh.running)
+			pthread_cond_wait(&sh.done, &sh.lock);
+	}
+	pthread_mutex_unlock(&sh.lock);
+	if (sh.bad_seq != UINT64_MAX && (!rc || sh.bad_seq < seq)) {
+		out->blocks = sh.bad_seq;
+		out->block_bytes = sh.bad_bytes;
+		rc = cairn_error_set(sh.bad_rc, "%s", sh.bad_msg);
+	} else {
+		out->blocks = seq;
+		out->block_bytes = bytes;
+		if (rc)
+			cairn_error_set(rc, "%s", read_msg);
 	}
 done:
 	if (pool) {
-		cairn_pool_wait(pool);
+		pthread_mutex_lock(&sh.lock);
+		sh.stop = true;
+		pthread_cond_broadcast(&sh.work);
+		pthread_mutex_unlock(&sh.lock);
 		cairn_pool_free(pool);
 	}
-	for (int k = 0; k < 2; k++) {
-		cairn_free(batches[k].buf);
-		cairn_free(batches[k].items);
+	if (jobs) {
+		for (size_t k = 0; k < njobs; k++) {
+			cairn_free(jobs[k].buf);
+			cairn_free(jobs[k].items);
+		}
+		cairn_free(jobs);
 	}
-	cairn_car__reader_set_trusted(r, was_trusted);
+	cairn_free(ob.p);
+	pthread_mutex_destroy(&sh.lock);
+	pthread_cond_destroy(&sh.work);
+	pthread_cond_destroy(&sh.done);
 	return rc;
 }

@@ -118,15 +118,6 @@ static void json_roots(FILE *f, const cairn_cid *roots, size_t n)
 	fputc(']', f);
 }
 
-/* Same multihash: how go-car's blockstore matches (a CIDv0 finds the CIDv1
- * dag-pb block with the same hash, and a raw CID any block of that hash). */
-static bool same_multihash(const cairn_cid *a, const cairn_cid *b)
-{
-	size_t na = a->len - a->mh_off, nb = b->len - b->mh_off;
-
-	return na == nb && !memcmp(a->bytes + a->mh_off, b->bytes + b->mh_off, na);
-}
-
 static int parse_version(cli_ctx *ctx, const cli_args *args, unsigned def, unsigned *out)
 {
 	const char *v = cli_opt_value(args, "version");
@@ -1000,7 +991,7 @@ static int src_get(car_src *src, const cairn_cid *cid, cairn_buf *block, uint64_
 		 * may be wrong: only the CID in the section itself counts. */
 		for (int i = 0; i < n && !rc; i++) {
 			if ((rc = src_read(src, &sec, block, offs[i])) == 0)
-				rc = same_multihash(&sec.cid, cid) ? 1 : 0;
+				rc = cairn_cid_multihash_equal(&sec.cid, cid) ? 1 : 0;
 			*at = sec.file_offset;
 		}
 		if (offs != small)
@@ -1010,7 +1001,7 @@ static int src_get(car_src *src, const cairn_cid *cid, cairn_buf *block, uint64_
 	if ((rc = cairn_car_reader_seek(src->r, cairn_car_reader_header_len(src->r))))
 		return rc;
 	while ((rc = cairn_car_reader_next(src->r, &sec, false)) == 1) {
-		if (same_multihash(&sec.cid, cid)) {
+		if (cairn_cid_multihash_equal(&sec.cid, cid)) {
 			*at = sec.file_offset;
 			return (rc = src_read(src, &sec, block, sec.offset)) ? rc : 1;
 		}

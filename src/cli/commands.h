@@ -6,6 +6,7 @@
 #include "cmd.h"
 
 extern const cli_cmd cli_block_cmd;
+extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
 

@@ -201,6 +201,13 @@ bool cairn_cid_equal(const cairn_cid *a, const cairn_cid *b)
 	return a->len == b->len && !memcmp(a->bytes, b->bytes, a->len);
 }
 
+bool cairn_cid_multihash_equal(const cairn_cid *a, const cairn_cid *b)
+{
+	size_t na = (size_t)a->len - a->mh_off, nb = (size_t)b->len - b->mh_off;
+
+	return na == nb && !memcmp(a->bytes + a->mh_off, b->bytes + b->mh_off, na);
+}
+
 uint64_t cairn_cid_hash(const cairn_cid *cid)
 {
 	/* FNV-1a then a final mix: digests of cryptographic hashes are already
@@ -208,7 +215,7 @@ uint64_t cairn_cid_hash(const cairn_cid *cid)
 	uint64_t h = 0xcbf29ce484222325ull;
 	size_t i;
 
-	for (i = 0; i < cid->len; i++)
+	for (i = cid->mh_off; i < cid->len; i++)
 		h = (h ^ cid->bytes[i]) * 0x100000001b3ull;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;

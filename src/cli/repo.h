@@ -1,0 +1,16 @@
+/* repo.h: finding the store directory the way every command does (--repo,
+ * then $CAIRN_PATH, then ~/.cairn) and opening the parts of it the CLI uses. */
+#ifndef CAIRN_CLI_REPO_H
+#define CAIRN_CLI_REPO_H
+
+#include "cmd.h"
+
+#define CLI_OPT_REPO {"repo", 'r', "DIR", "the store directory (default $CAIRN_PATH, else ~/.cairn)"}
+
+/* Writes the store directory into `buf`. */
+int cli_repo_path(char *buf, size_t cap, const cli_args *args);
+/* Opens the block store of the repo at `repo` (its blocks/ folder). With
+ * `create`, makes the folders; without, CAIRN_ENOTFOUND says how to start. */
+int cli_repo_blocks_open(cairn_store **out, const char *repo, bool create);
+
+#endif

@@ -1,0 +1,336 @@
+/* car.c: the read-only CAR blockstore: a block is found through the CAR's
+ * index (embedded, detached, or built on open) and read with pread.
+ *
+ * After open nothing in the store changes: the descriptor, the bounds of the
+ * payload and the index (an mmap, or bytes held in `idx_bytes`) are only
+ * read, and every lookup keeps its buffers on the caller's stack or in the
+ * caller's `out`. That is what makes it safe for any number of concurrent
+ * readers without a lock.
+ *
+ * A lookup asks the index for the offsets of the CID's multihash, then reads
+ * the section head (length varint and CID) at each, in index order, until
+ * one holds the same multihash. The index is not trusted: an IndexSorted
+ * matches on the digest alone, and a detached index may belong to another
+ * CAR, so only the CID in the section itself decides. A section that is not
+ * the one asked for is passed over without reading its block.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cairn/store.h"
+
+/* A length varint plus the longest CID cairn accepts: enough to hold any
+ * section head, so one pread reads it. */
+#define HEAD_MAX (CAIRN_VARINT_MAX + CAIRN_CID_MAX_BYTES)
+/* Offsets per multihash that fit on the stack; a CAR holds more copies of
+ * one block only when written carelessly, and then we allocate. */
+#define SMALL_OFFSETS 8
+
+typedef struct {
+	cairn_store base;
+	int fd;
+	char *path;
+	cairn_car_options opts;
+	uint64_t data_offset;  /* where the CARv1 payload starts in the file */
+	uint64_t data_end;     /* and where it ends */
+	cairn_car_index *idx;
+	cairn_buf idx_bytes;   /* the index built on open; idx points into it */
+} car_store;
+
+/* A section head as read at an indexed offset. */
+typedef struct {
+	cairn_cid cid;
+	uint64_t file_offset;  /* of the length varint */
+	uint64_t block_offset; /* of the block bytes, in the file */
+	uint64_t block_len;
+} head;
+
+static const cairn_car_options default_opts = CAIRN_CAR_OPTIONS_INIT;
+
+/* Reads and checks the head of the section at payload offset `offset`: the
+ * same bounds as the reader's (a zero, oversized or overrunning length is
+ * refused), so an index from another CAR can only produce errors. */
+static int read_head(head *h, const car_store *cs, uint64_t offset)
+{
+	uint8_t buf[HEAD_MAX];
+	uint64_t at, len, room;
+	size_t want, used, cid_len;
+	int rc;
+
+	if (offset >= cs->data_end - cs->data_offset)
+		return cairn_error_set(CAIRN_ECORRUPT,
+			"%s: the index points at offset %llu, past the end of the data (%llu bytes)",
+			cs->path, (unsigned long long)offset,
+			(unsigned long long)(cs->data_end - cs->data_offset));
+	at = cs->data_offset + offset;
+	room = cs->data_end - at;
+	want = room < HEAD_MAX ? (size_t)room : HEAD_MAX;
+	if ((rc = cairn_file_pread_full(cs->fd, buf, want, at, cs->path)))
+		return rc;
+	if (cairn_varint_decode(&len, &used, buf, want))
+		return cairn_error_prefix("%s: section length at byte %llu: ", cs->path,
+					  (unsigned long long)at);
+	if (len == 0)
+		return cairn_error_set(CAIRN_ECORRUPT, "%s: at byte %llu: zero-length section",
+				       cs->path, (unsigned long long)at);
+	if (len > cs->opts.max_section_size)
+		return cairn_error_set(CAIRN_ETOOBIG,
+			"%s: at byte %llu: section of %llu bytes is over the limit of %llu", cs->path,
+			(unsigned long long)at, (unsigned long long)len,
+			(unsigned long long)cs->opts.max_section_size);
+	if (len > room - used)
+		return cairn_error_set(CAIRN_ECORRUPT,
+			"%s: at byte %llu: section of %llu bytes runs past the end of the data (%llu bytes remain)",
+			cs->path, (unsigned long long)at, (unsigned long long)len,
+			(unsigned long long)(room - used));
+	if (cairn_cid_decode(&h->cid, &cid_len, buf + used,
+			     want - used < len ? want - used : (size_t)len))
+		return cairn_error_prefix("%s: section at byte %llu: ", cs->path,
+					  (unsigned long long)at);
+	h->file_offset = at;
+	h->block_offset = at + used + cid_len;
+	h->block_len = len - cid_len;
+	return 0;
+}
+
+/* Looks at one indexed offset: 1 if the section there holds `cid`'s
+ * multihash (and, for get, its block is in `out`), 0 if it holds another,
+ * or an error. */
+typedef int (*probe_fn)(const car_store *cs, const head *h, void *ctx);
+
+/* Reading can fail for reasons of this offset (a corrupt section, a CID
+ * of a version or hash cairn does not know, a block that does not hash) or
+ * of the whole machine (memory, I/O); only the first kind lets the next
+ * offset be tried. */
+static bool offset_error(int rc)
+{
+	return rc == CAIRN_ECORRUPT || rc == CAIRN_ETOOBIG || rc == CAIRN_EMISMATCH ||
+	       rc == CAIRN_EUNSUPPORTED;
+}
+
+/* Tries every offset the index gives for `cid` until `probe` finds it.
+ * Returns 1 if found, 0 if not (nothing set), or the first offset's error
+ * with its message when no offset held the block. */
+static int lookup(const car_store *cs, const cairn_cid *cid, probe_fn probe, void *ctx)
+{
+	uint64_t small[SMALL_OFFSETS], *offs = small;
+	char msg[512];
+	int n, rc = 0, first = 0;
+
+	n = cairn_car_index_find(cs->idx, cid, small, SMALL_OFFSETS);
+	if (n > SMALL_OFFSETS) {
+		int m;
+
+		if (!(offs = cairn_calloc((size_t)n, sizeof(*offs))))
+			return CAIRN_ENOMEM;
+		/* The index does not change, so the count is the same. */
+		m = cairn_car_index_find(cs->idx, cid, offs, (size_t)n);
+		n = m < n ? m : n;
+	}
+	for (int i = 0; i < n; i++) {
+		head h;
+
+		if ((rc = read_head(&h, cs, offs[i])) == 0)
+			rc = cairn_cid_multihash_equal(&h.cid, cid) ? probe(cs, &h, ctx) : 0;
+		if (rc == 1 || (rc < 0 && !offset_error(rc)))
+			break;
+		if (rc < 0 && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", cairn_error_last());
+		}
+		rc = 0;
+	}
+	if (offs != small)
+		cairn_free(offs);
+	if (n < 0)
+		return n;
+	if (rc == 0 && first)
+		return cairn_error_set(first, "%s", msg);
+	return rc;
+}
+
+static int not_found(const car_store *cs, const cairn_cid *cid)
+{
+	char str[CAIRN_CID_MAX_STRING];
+
+	if (cairn_cid_to_string(str, cid) < 0)
+		strcpy(str, "(unprintable CID)");
+	return cairn_error_set(CAIRN_ENOTFOUND, "%s: block %s is not in this CAR", cs->path, str);
+}
+
+static int probe_get(const car_store *cs, const head *h, void *ctx)
+{
+	cairn_buf *out = ctx;
+	int rc;
+
+	cairn_buf_clear(out);
+	if ((rc = cairn_buf_reserve(out, (size_t)h->block_len)))
+		return rc;
+	if ((rc = cairn_file_pread_full(cs->fd, out->data, (size_t)h->block_len, h->block_offset,
+					cs->path)))
+		return rc;
+	out->len = (size_t)h->block_len;
+	out->data[out->len] = '\0';
+	if (!cs->opts.trusted && (rc = cairn_cid_verify(&h->cid, out->data, out->len)))
+		return cairn_error_prefix("%s: section at byte %llu: ", cs->path,
+					  (unsigned long long)h->file_offset);
+	return 1;
+}
+
+static int car_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
+{
+	const car_store *cs = (const car_store *)s;
+	int rc = lookup(cs, cid, probe_get, out);
+
+	if (rc == 1)
+		return 0;
+	/* Whatever a failed probe left in `out` is not the block. */
+	cairn_buf_clear(out);
+	return rc ? rc : not_found(cs, cid);
+}
+
+/* The size is the section's length less its CID: the block is not read,
+ * so it is not hashed either (a tampered block has a size, and get then
+ * refuses it). */
+static int probe_size(const car_store *cs, const head *h, void *ctx)
+{
+	(void)cs;
+	*(uint64_t *)ctx = h->block_len;
+	return 1;
+}
+
+static int car_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid)
+{
+	const car_store *cs = (const car_store *)s;
+	uint64_t size = 0;
+	int rc = lookup(cs, cid, probe_size, &size);
+
+	if (rc == 1) {
+		*size_out = size;
+		return 0;
+	}
+	return rc ? rc : not_found(cs, cid);
+}
+
+static int probe_has(const car_store *cs, const head *h, void *ctx)
+{
+	(void)cs;
+	(void)h;
+	(void)ctx;
+	return 1;
+}
+
+static int car_has(cairn_store *s, const cairn_cid *cid)
+{
+	return lookup((const car_store *)s, cid, probe_has, NULL);
+}
+
+/* File order, with a reader of its own over the shared descriptor (pread
+ * only), so iterating does not disturb concurrent gets. Trusted: only the
+ * CIDs are wanted, and the blocks are skipped without being read. */
+static int car_iterate(cairn_store *s, cairn_store_iter_fn fn, void *payload)
+{
+	const car_store *cs = (const car_store *)s;
+	cairn_car_options scan = cs->opts;
+	cairn_car_reader *r;
+	cairn_car_section sec;
+	int rc;
+
+	scan.trusted = true;
+	if ((rc = cairn_car_reader_open_fd(&r, cs->fd, cs->path, &scan)))
+		return rc;
+	while ((rc = cairn_car_reader_next(r, &sec, false)) == 1) {
+		if ((rc = fn(&sec.cid, payload)))
+			break;
+	}
+	cairn_car_reader_free(r);
+	return rc;
+}
+
+static void car_free(cairn_store *s)
+{
+	car_store *cs = (car_store *)s;
+
+	cairn_car_index_free(cs->idx);
+	cairn_buf_free(&cs->idx_bytes);
+	if (cs->fd >= 0)
+		close(cs->fd);
+	cairn_free(cs->path);
+	cairn_free(cs);
+}
+
+static const cairn_store_ops car_ops = {
+	.version = CAIRN_STORE_OPS_VERSION,
+	.name = "car",
+	.get = car_get,
+	.get_size = car_get_size,
+	.has = car_has,
+	.iterate = car_iterate,
+	.free = car_free,
+};
+
+/* Which index: the detached file when the caller names one (it wins over an
+ * embedded index: the caller asked for it), else the CARv2's own, else one
+ * built now from a trusted scan (the blocks are hashed on get, not here).
+ * A corrupt embedded index fails the open, as in go-car, rather than being
+ * quietly replaced. */
+static int open_index(car_store *cs, cairn_car_reader *r, const char *index_path)
+{
+	const cairn_car_v2_header *h = cairn_car_reader_v2_header(r);
+	int rc;
+
+	if (index_path)
+		return cairn_car_index_open(&cs->idx, index_path, 0);
+	if (h && h->index_offset)
+		return cairn_car_index_open(&cs->idx, cs->path, h->index_offset);
+	if ((rc = cairn_car_index_build(&cs->idx_bytes, r, CAIRN_CAR_INDEX_MH_SORTED, false)))
+		return rc;
+	return cairn_car_index_open_bytes(&cs->idx, cs->idx_bytes.data, cs->idx_bytes.len, cs->path);
+}
+
+int cairn_store_car_open(cairn_store **out, const char *path, const char *index_path,
+			 const cairn_car_options *opts)
+{
+	cairn_car_options scan;
+	cairn_car_reader *r = NULL;
+	car_store *cs;
+	int rc;
+
+	if (!out)
+		return cairn_error_set(CAIRN_EINVAL, "car store: NULL output");
+	*out = NULL;
+	if (!path)
+		return cairn_error_set(CAIRN_EINVAL, "car store: NULL path");
+	if (!(cs = cairn_calloc(1, sizeof(*cs))))
+		return CAIRN_ENOMEM;
+	cs->base.ops = &car_ops;
+	cs->fd = -1;
+	cs->opts = opts ? *opts : default_opts;
+	if (!(cs->path = cairn_strndup(path, strlen(path)))) {
+		rc = CAIRN_ENOMEM;
+		goto fail;
+	}
+	if ((cs->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = cairn_error_set(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO, "%s: %s", path,
+				     strerror(errno));
+		goto fail;
+	}
+	scan = cs->opts;
+	scan.trusted = true;
+	if ((rc = cairn_car_reader_open_fd(&r, cs->fd, path, &scan)))
+		goto fail;
+	cs->data_offset = cairn_car_reader_data_offset(r);
+	cs->data_end = cairn_car_reader_data_end(r);
+	if ((rc = open_index(cs, r, index_path)))
+		goto fail;
+	cairn_car_reader_free(r);
+	*out = &cs->base;
+	return 0;
+fail:
+	cairn_car_reader_free(r);
+	car_free(&cs->base);
+	return rc;
+}
