@@ -5,7 +5,8 @@
  * distinct, their sha2-256 digests computed before any clock starts; the CID
  * is rebuilt from the digest inside the timed loop, as a caller holding it
  * would) go through a fresh store with SYNC_NONE and with SYNC_FLUSH (one
- * cairn_store_flush after the last put). Two times per run:
+ * cairn_store_flush after the last put), by put, and with SYNC_NONE by
+ * put_many in batches of 256. Two times per run:
  *   puts     open, every put returned (the bytes handed to the kernel)
  *   durable  the same through finalize: index written, fsync, header, fsync
  * Against, on a file of the CAR's size written from the same buffer:
@@ -34,6 +35,8 @@
 #define MAX_REPEAT 15
 #define MAX_SIZES 8
 #define CHUNK (1u << 20)
+/* Blocks per put_many in the batched ingest. */
+#define BATCH 256
 
 typedef struct {
 	size_t n, len;
@@ -87,11 +90,13 @@ static double secs(uint64_t from, uint64_t to)
 	return (double)(to - from) / 1e9;
 }
 
-/* One ingest: fills puts_s and durable_s, and the file's size. */
-static int ingest(const workload *w, const char *path, cairn_sync_policy sync, double *puts_s,
-		  double *durable_s, uint64_t *bytes)
+/* One ingest, by put (batch 0) or put_many: fills puts_s and durable_s,
+ * and the file's size. */
+static int ingest(const workload *w, const char *path, cairn_sync_policy sync, size_t batch,
+		  double *puts_s, double *durable_s, uint64_t *bytes)
 {
 	cairn_carrw_options o = CAIRN_CARRW_OPTIONS_INIT;
+	cairn_block many[BATCH];
 	cairn_store *s;
 	struct stat st;
 	uint64_t t0, t1, t2;
@@ -102,11 +107,23 @@ static int ingest(const workload *w, const char *path, cairn_sync_policy sync, d
 	t0 = cairn_time_ns();
 	if ((rc = cairn_store_carrw_open(&s, NULL, path, NULL, 0, &o)))
 		return rc;
-	for (size_t i = 0; i < w->n; i++) {
+	for (size_t i = 0; i < w->n && !batch; i++) {
 		cairn_cid cid;
 
 		cairn_cid_from_digest(&cid, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, w->digest[i], 32);
 		if ((rc = cairn_store_put(s, &cid, w->pool + offset_of(w, i), w->len)))
+			goto out;
+	}
+	for (size_t i = 0; i < w->n && batch; i += batch) {
+		size_t k = w->n - i < batch ? w->n - i : batch;
+
+		for (size_t j = 0; j < k; j++) {
+			cairn_cid_from_digest(&many[j].cid, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256,
+					      w->digest[i + j], 32);
+			many[j].data = w->pool + offset_of(w, i + j);
+			many[j].len = w->len;
+		}
+		if ((rc = cairn_store_put_many(s, many, k)))
 			goto out;
 	}
 	t1 = cairn_time_ns();
@@ -215,8 +232,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bench_carrw [--dir DIR] [--mib N] [--sizes B,B,...] [--repeat R] [--verbose]\n"
-		"Ingest rate of the read-write CAR store (SYNC_NONE and SYNC_FLUSH with one\n"
-		"flush at the end) against write(2) of the same bytes in 1 MiB chunks and dd\n"
+		"Ingest rate of the read-write CAR store (put with SYNC_NONE and SYNC_FLUSH, one\n"
+		"flush at the end; put_many x256 with SYNC_NONE) against write(2) of the same\n"
+		"bytes in 1 MiB chunks (from offset 0 and from the CAR's) and dd\n"
 		"conv=fdatasync, in DIR (default $TMPDIR or /tmp). N MiB of blocks per size\n"
 		"(default 1024); sizes default 1048576,200; median of R runs (default 3).\n"
 		"--verbose prints every run on stderr.\n");
@@ -285,14 +303,19 @@ int main(int argc, char **argv)
 	snprintf(seq, sizeof(seq), "%s/bench-carrw.seq", dir);
 	snprintf(dd, sizeof(dd), "%s/bench-carrw.dd", dir);
 
-	printf("| blocks | policy | puts MB/s | durable MB/s | write MB/s | write+fsync MB/s | "
+	printf("| blocks | store | puts MB/s | durable MB/s | write MB/s | write+fsync MB/s | "
 	       "write at CAR offsets MB/s | +fsync MB/s | dd fdatasync MB/s | puts / write | "
 	       "durable / write+fsync |\n");
 	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t z = 0; z < nsizes; z++) {
-		/* [0] NONE, [1] FLUSH, [2] write, [3] write at CAR offsets, [4] dd:
-		 * the first time (puts, write) and the second (durable, +fsync). */
-		double t1[5][MAX_REPEAT], t2[5][MAX_REPEAT];
+		/* The runs: the first time (puts, write) and the second (durable,
+		 * +fsync) of each. */
+		enum { NONE, FLUSH, MANY, WRITE, WRITE_CAR, DD, KINDS };
+		static const char *const names[KINDS] = {
+			"put, SYNC_NONE", "put, SYNC_FLUSH", "put_many x" "256" ", SYNC_NONE",
+			"write", "write at CAR offsets", "dd",
+		};
+		double t1[KINDS][MAX_REPEAT], t2[KINDS][MAX_REPEAT];
 		size_t n = (size_t)((mib << 20) / sizes[z]);
 		size_t lead = CAIRN_CAR_V2_PREFIX_LEN + ((cairn_carrw_options)CAIRN_CARRW_OPTIONS_INIT).root_room;
 		uint64_t bytes = 0, b2;
@@ -302,57 +325,56 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_carrw: cannot make %zu blocks of %zu bytes\n", n, sizes[z]);
 			return 1;
 		}
-		/* The CAR's size first (and a warm-up of each). */
-		if (ingest(&w, car, CAIRN_SYNC_NONE, &t1[0][0], &t2[0][0], &bytes) ||
-		    seq_write(&w, seq, bytes, 0, &t1[2][0], &t2[2][0]) ||
-		    seq_write(&w, seq, bytes, lead, &t1[3][0], &t2[3][0])) {
+		/* The CAR's size first (and a warm-up of each way of writing). */
+		if (ingest(&w, car, CAIRN_SYNC_NONE, 0, &t1[0][0], &t2[0][0], &bytes) ||
+		    seq_write(&w, seq, bytes, 0, &t1[WRITE][0], &t2[WRITE][0]) ||
+		    seq_write(&w, seq, bytes, lead, &t1[WRITE][0], &t2[WRITE][0])) {
 			fprintf(stderr, "bench_carrw: %s\n", cairn_error_last());
 			return 1;
 		}
-		/* Each run takes the five in another order: on a virtual machine
-		 * the page cache is fast or slow by turns, and a fixed order would
+		/* Each run takes them in another order: on a virtual machine the
+		 * page cache is fast or slow by turns, and a fixed order would
 		 * give one of them the slow turns every time. */
 		for (int r = 0; r < repeat; r++) {
-			for (int k = 0; k < 5; k++) {
-				int m = (k + r) % 5, rc = 0;
+			for (int k = 0; k < KINDS; k++) {
+				int m = (k + r) % KINDS, rc = 0;
 				double mb = (double)bytes / 1e6;
 
-				if (m < 2)
-					rc = ingest(&w, car, m ? CAIRN_SYNC_FLUSH : CAIRN_SYNC_NONE, &t1[m][r],
-						    &t2[m][r], &b2);
-				else if (m < 4)
-					rc = seq_write(&w, seq, bytes, m == 3 ? lead : 0, &t1[m][r], &t2[m][r]);
+				if (m <= MANY)
+					rc = ingest(&w, car, m == FLUSH ? CAIRN_SYNC_FLUSH : CAIRN_SYNC_NONE,
+						    m == MANY ? BATCH : 0, &t1[m][r], &t2[m][r], &b2);
+				else if (m != DD)
+					rc = seq_write(&w, seq, bytes, m == WRITE_CAR ? lead : 0, &t1[m][r],
+						       &t2[m][r]);
 				else
 					t1[m][r] = t2[m][r] = dd_rate(dd, bytes);
 				if (rc) {
 					fprintf(stderr, "bench_carrw: %s\n", cairn_error_last());
 					return 1;
 				}
-				if (verbose && m < 4)
-					fprintf(stderr, "%zu B run %d: %s %.0f then %.0f MB/s\n", sizes[z], r,
-						m == 0 ? "NONE puts, durable" : m == 1 ? "FLUSH puts, durable"
-						: m == 2 ? "write, +fsync" : "write at CAR offsets, +fsync",
-						mb / t1[m][r], mb / t2[m][r]);
+				if (verbose && m != DD)
+					fprintf(stderr, "%zu B run %d: %s: %.0f, then %.0f MB/s\n", sizes[z], r,
+						names[m], mb / t1[m][r], mb / t2[m][r]);
 				else if (verbose)
 					fprintf(stderr, "%zu B run %d: dd %.0f MB/s\n", sizes[z], r, t1[m][r]);
 			}
 		}
 		{
-			double mb = (double)bytes / 1e6, rate1[5], rate2[5], best1, best2;
+			double mb = (double)bytes / 1e6, rate1[KINDS], rate2[KINDS], best1, best2;
 
-			for (int m = 0; m < 4; m++) {
+			for (int m = 0; m < DD; m++) {
 				rate1[m] = mb / median(t1[m], repeat);
 				rate2[m] = mb / median(t2[m], repeat);
 			}
-			rate1[4] = median(t1[4], repeat);
+			rate1[DD] = median(t1[DD], repeat);
 			/* Against the faster of the two plain writes. */
-			best1 = rate1[2] > rate1[3] ? rate1[2] : rate1[3];
-			best2 = rate2[2] > rate2[3] ? rate2[2] : rate2[3];
-			for (int p = 0; p < 2; p++)
+			best1 = rate1[WRITE] > rate1[WRITE_CAR] ? rate1[WRITE] : rate1[WRITE_CAR];
+			best2 = rate2[WRITE] > rate2[WRITE_CAR] ? rate2[WRITE] : rate2[WRITE_CAR];
+			for (int m = 0; m <= MANY; m++)
 				printf("| %zu x %zu B | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | "
-				       "%.0f%% | %.0f%% |\n", n, sizes[z], p ? "FLUSH" : "NONE", rate1[p],
-				       rate2[p], rate1[2], rate2[2], rate1[3], rate2[3], rate1[4],
-				       100 * rate1[p] / best1, 100 * rate2[p] / best2);
+				       "%.0f%% | %.0f%% |\n", n, sizes[z], names[m], rate1[m], rate2[m],
+				       rate1[WRITE], rate2[WRITE], rate1[WRITE_CAR], rate2[WRITE_CAR],
+				       rate1[DD], 100 * rate1[m] / best1, 100 * rate2[m] / best2);
 		}
 		fflush(stdout);
 		workload_free(&w);

@@ -111,6 +111,9 @@ CAIRN_API int cairn_store_car_open(cairn_store **out, const char *path, const ch
  * before the last flush). A finalized file opens for reading only: puts
  * fail with CAIRN_EEXISTS.
  *
+ * Blocks match (and are written once) by multihash, like the index. A put
+ * whose hash cairn cannot compute is CAIRN_EUNSUPPORTED (resume must be
+ * able to check every section). index_codec 0 writes no index.
  * After a failed write the store refuses all further puts (CAIRN_EIO)
  * until it is reopened, which resumes from what is on disk.
  * Not thread-safe for puts; get/has may run concurrently with each other

@@ -8,8 +8,8 @@
  * only to the largest section asked for (bounded by max_section_size).
  */
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1164,6 +1164,110 @@ static void test_verify_callback(void **state)
 	cairn_buf_free(&file);
 }
 
+/* What a sequential untrusted reader makes of a file: the sections before
+ * the first failure, its code and message, and where the last section ends. */
+typedef struct {
+	uint64_t blocks, block_bytes, data_bytes;
+	int rc;
+	char msg[512];
+} reference;
+
+static void read_reference(reference *ref, const char *path)
+{
+	cairn_car_reader *r;
+	cairn_car_section s;
+
+	memset(ref, 0, sizeof(*ref));
+	assert_int_equal(cairn_car_reader_open(&r, path, NULL), 0);
+	while ((ref->rc = cairn_car_reader_next(r, &s, false)) == 1) {
+		ref->blocks++;
+		ref->block_bytes += s.block_len;
+		ref->data_bytes = s.block_offset + s.block_len - cairn_car_reader_data_offset(r);
+	}
+	if (ref->rc)
+		snprintf(ref->msg, sizeof(ref->msg), "%s", cairn_error_last());
+	cairn_car_reader_free(r);
+}
+
+/* verify reads blocks over 64 KiB that run past its 256 KiB chunks on
+ * their own, on the thread that hashes them; the fixtures' blocks are all
+ * small. Whatever the path, verify must say what the reader says. */
+static void test_verify_large_blocks(void **state)
+{
+	static const size_t sizes[] = {100, 70000, 300, 300000, 65536, 1u << 20, 200, 262144, 5,
+				       600000};
+	static const unsigned threads[] = {1, 2, 3};
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	cairn_buf file = CAIRN_BUF_INIT;
+	uint64_t block_end[sizeof(sizes) / sizeof(sizes[0])];
+	char path[PATH_MAX + 64];
+	cairn_car_writer_options wo = CAIRN_CAR_WRITER_OPTIONS_INIT;
+	cairn_car_writer *w;
+	uint8_t *data = malloc(1u << 20);
+	cairn_cid cid, root;
+	uint64_t x = 1;
+
+	(void)state;
+	assert_non_null(data);
+	tmp_path(path, sizeof(path), "large-blocks.car");
+	wo.version = 1;
+	assert_int_equal(cairn_cid_compute(&root, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, "", 0), 0);
+	assert_int_equal(cairn_car_writer_open(&w, path, &root, 1, &wo), 0);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < sizes[i]; k++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			data[k] = (uint8_t)(x >> 56);
+		}
+		assert_int_equal(cairn_cid_compute(&cid, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, data,
+						   sizes[i]), 0);
+		assert_int_equal(cairn_car_writer_put(w, &cid, data, sizes[i]), 0);
+	}
+	assert_int_equal(cairn_car_writer_finish(w), 0);
+	cairn_car_writer_free(w);
+	free(data);
+	load_file(&file, path);
+	{
+		cairn_car_reader *r;
+		cairn_car_section s;
+		size_t i = 0;
+
+		assert_int_equal(cairn_car_reader_open(&r, path, NULL), 0);
+		while (cairn_car_reader_next(r, &s, false) == 1)
+			block_end[i++] = s.block_offset + s.block_len;
+		assert_int_equal(i, n);
+		cairn_car_reader_free(r);
+	}
+	/* As written; the 1 MiB block spoilt; it and a smaller one before it
+	 * spoilt (the first is reported); both mended, cut inside the last block. */
+	for (int round = 0; round < 4; round++) {
+		reference ref;
+
+		if (round == 1 || round == 3)
+			file.data[block_end[5] - 1] ^= 0x01;
+		if (round == 2 || round == 3)
+			file.data[block_end[3] - 7] ^= 0x80;
+		write_file(path, file.data, round == 3 ? block_end[n - 1] - 1000 : file.len);
+		read_reference(&ref, path);
+		assert_int_equal(ref.rc, round == 0 ? 0 : round == 3 ? CAIRN_ECORRUPT : CAIRN_EMISMATCH);
+		for (size_t j = 0; j < sizeof(threads) / sizeof(threads[0]); j++) {
+			cairn_car_stats st;
+			cairn_car_reader *r;
+
+			assert_int_equal(cairn_car_reader_open(&r, path, NULL), 0);
+			assert_int_equal(cairn_car_verify(&st, r, threads[j], NULL, NULL, NULL), ref.rc);
+			if (ref.rc)
+				assert_string_equal(cairn_error_last(), ref.msg);
+			else
+				assert_int_equal(st.data_bytes, ref.data_bytes);
+			assert_int_equal(st.blocks, ref.blocks);
+			assert_int_equal(st.block_bytes, ref.block_bytes);
+			cairn_car_reader_free(r);
+		}
+	}
+	unlink(path);
+	cairn_buf_free(&file);
+}
+
 /* Every allocation of open + walk + verify can fail: CAIRN_ENOMEM each
  * time, never a crash, nothing leaked (LeakSanitizer checks at exit). */
 static void test_alloc_failure(void **state)
@@ -1282,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_verify_callback),
+		cmocka_unit_test(test_verify_large_blocks),
 		cmocka_unit_test_teardown(test_alloc_failure, teardown),
 	};
 
