@@ -114,6 +114,27 @@ CAIRN_API bool cairn_cid_multihash_equal(const cairn_cid *a, const cairn_cid *b)
  * so it serves both cairn_cid_equal and cairn_cid_multihash_equal. */
 CAIRN_API uint64_t cairn_cid_hash(const cairn_cid *cid);
 
+/* ------------------------------------------------------------- CID sets
+ *
+ * A set of CIDs (open addressing, no allocation per member) for "each block
+ * once": walks, writers that skip duplicates, filters. With `by_multihash`
+ * two CIDs are the same member when their multihashes are equal, as
+ * blockstores match blocks; otherwise the whole CID must be equal.
+ * Zero-initialize (or CAIRN_CID_SET_INIT), free with cairn_cid_set_free.
+ */
+typedef struct cairn_cid_set {
+	cairn_cid *slots; /* a slot with len 0 is free */
+	size_t cap, len;
+	bool by_multihash;
+} cairn_cid_set;
+#define CAIRN_CID_SET_INIT {NULL, 0, 0, false}
+
+/* Adds `cid`; `added_out` (may be NULL) says whether it was new. */
+CAIRN_API int cairn_cid_set_add(cairn_cid_set *set, const cairn_cid *cid, bool *added_out);
+CAIRN_API bool cairn_cid_set_has(const cairn_cid_set *set, const cairn_cid *cid);
+/* Frees the slots and leaves an empty set (keeping by_multihash). */
+CAIRN_API void cairn_cid_set_free(cairn_cid_set *set);
+
 /* ---------------------------------------------------------------- arena
  *
  * Decoded values are trees of nodes allocated from an arena and freed all

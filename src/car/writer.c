@@ -26,9 +26,7 @@ struct cairn_car_writer {
 	uint64_t count;
 	bool failed;
 	bool finished;
-	/* skip_duplicates: an open-addressing set of the CIDs written. */
-	cairn_cid *seen;
-	size_t seen_cap, seen_len;
+	cairn_cid_set seen;   /* skip_duplicates: the CIDs written */
 };
 
 static int flush(cairn_car_writer *w)
@@ -98,46 +96,10 @@ fail:
 	return rc;
 }
 
-/* Returns true if the CID was already written; adds it otherwise. */
-static int seen_before(cairn_car_writer *w, const cairn_cid *cid, bool *dup)
-{
-	size_t mask, i;
-
-	if (w->seen_len * 2 >= w->seen_cap) {
-		size_t cap = w->seen_cap ? w->seen_cap * 2 : 1024;
-		cairn_cid *t = cairn_calloc(cap, sizeof(*t));
-
-		if (!t)
-			return CAIRN_ENOMEM;
-		for (size_t j = 0; j < w->seen_cap; j++) {
-			if (!w->seen[j].len)
-				continue;
-			for (i = cairn_cid_hash(&w->seen[j]) & (cap - 1); t[i].len; i = (i + 1) & (cap - 1))
-				;
-			t[i] = w->seen[j];
-		}
-		cairn_free(w->seen);
-		w->seen = t;
-		w->seen_cap = cap;
-	}
-	mask = w->seen_cap - 1;
-	for (i = cairn_cid_hash(cid) & mask; w->seen[i].len; i = (i + 1) & mask) {
-		if (cairn_cid_equal(&w->seen[i], cid)) {
-			*dup = true;
-			return 0;
-		}
-	}
-	w->seen[i] = *cid;
-	w->seen_len++;
-	*dup = false;
-	return 0;
-}
-
 int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_t *data, size_t len)
 {
 	uint8_t varint[CAIRN_VARINT_MAX];
 	uint64_t offset;
-	bool dup = false;
 	int rc;
 
 	if (w->failed || w->finished)
@@ -151,9 +113,11 @@ int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_
 	if ((rc = cairn_cid_verify(cid, data, len)))
 		return rc; /* the writer is still usable: nothing was written */
 	if (w->opts.skip_duplicates) {
-		if ((rc = seen_before(w, cid, &dup)))
+		bool added;
+
+		if ((rc = cairn_cid_set_add(&w->seen, cid, &added)))
 			goto fail;
-		if (dup)
+		if (!added)
 			return 0;
 	}
 	offset = position(w) - w->data_offset;
@@ -236,7 +200,7 @@ void cairn_car_writer_free(cairn_car_writer *w)
 		close(w->fd);
 	cairn_car_index_builder_free(w->index);
 	cairn_buf_free(&w->out);
-	cairn_free(w->seen);
+	cairn_cid_set_free(&w->seen);
 	cairn_free(w->path);
 	cairn_free(w);
 }

@@ -131,69 +131,6 @@ static int parse_version(cli_ctx *ctx, const cli_args *args, unsigned def, unsig
 	return 0;
 }
 
-/* ------------------------------------------------------------ CID sets */
-
-typedef struct {
-	cairn_cid *slots;   /* open addressing; len 0 marks a free slot */
-	size_t cap, len;
-} cid_set;
-
-static int cid_set_grow(cid_set *s)
-{
-	size_t cap = s->cap ? s->cap * 2 : 64;
-	cairn_cid *t = cairn_calloc(cap, sizeof(*t));
-
-	if (!t)
-		return CAIRN_ENOMEM;
-	for (size_t j = 0; j < s->cap; j++) {
-		size_t i;
-
-		if (!s->slots[j].len)
-			continue;
-		for (i = cairn_cid_hash(&s->slots[j]) & (cap - 1); t[i].len; i = (i + 1) & (cap - 1))
-			;
-		t[i] = s->slots[j];
-	}
-	cairn_free(s->slots);
-	s->slots = t;
-	s->cap = cap;
-	return 0;
-}
-
-static bool cid_set_has(const cid_set *s, const cairn_cid *cid)
-{
-	if (!s->cap)
-		return false;
-	for (size_t i = cairn_cid_hash(cid) & (s->cap - 1); s->slots[i].len; i = (i + 1) & (s->cap - 1))
-		if (cairn_cid_equal(&s->slots[i], cid))
-			return true;
-	return false;
-}
-
-/* Sets *added to whether the CID was new. */
-static int cid_set_add(cid_set *s, const cairn_cid *cid, bool *added)
-{
-	size_t i;
-	int rc;
-
-	*added = false;
-	if (s->len * 2 >= s->cap && (rc = cid_set_grow(s)))
-		return rc;
-	for (i = cairn_cid_hash(cid) & (s->cap - 1); s->slots[i].len; i = (i + 1) & (s->cap - 1))
-		if (cairn_cid_equal(&s->slots[i], cid))
-			return 0;
-	s->slots[i] = *cid;
-	s->len++;
-	*added = true;
-	return 0;
-}
-
-static void cid_set_free(cid_set *s)
-{
-	cairn_free(s->slots);
-	memset(s, 0, sizeof(*s));
-}
-
 /* A growable array of CIDs, for roots and the get-dag walk. */
 typedef struct {
 	cairn_cid *v;
@@ -1114,7 +1051,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 	cairn_car_writer *w = NULL;
 	cairn_buf block = CAIRN_BUF_INIT;
 	cid_list stack = {0}, links = {0};
-	cid_set seen = {0};
+	cairn_cid_set seen = {0};
 	out_file o = {.fd = -1};
 	uint64_t missing = 0, unfollowed = 0;
 	char str[CAIRN_CID_MAX_STRING];
@@ -1154,7 +1091,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 		uint64_t at = 0;
 		bool added;
 
-		if (cid_set_add(&seen, &c, &added))
+		if (cairn_cid_set_add(&seen, &c, &added))
 			goto fail;
 		if (!added)
 			continue;
@@ -1213,7 +1150,7 @@ out:
 	cairn_buf_free(&block);
 	cid_list_free(&stack);
 	cid_list_free(&links);
-	cid_set_free(&seen);
+	cairn_cid_set_free(&seen);
 	return ret;
 }
 
@@ -1400,7 +1337,7 @@ out:
 
 /* Reads CIDs, one a line (blank lines and #-comments skipped), from `path`
  * ("-": standard input) into `set`. */
-static int read_cid_file(cid_set *set, const char *path)
+static int read_cid_file(cairn_cid_set *set, const char *path)
 {
 	cairn_buf b = CAIRN_BUF_INIT;
 	const char *name = strcmp(path, "-") ? path : "standard input";
@@ -1429,7 +1366,7 @@ static int read_cid_file(cid_set *set, const char *path)
 			cairn_error_prefix("%s: line %zu: ", name, line);
 			goto out;
 		}
-		if ((rc = cid_set_add(set, &cid, &added)))
+		if ((rc = cairn_cid_set_add(set, &cid, &added)))
 			goto out;
 	}
 out:
@@ -1455,7 +1392,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 	cairn_car_writer *w = NULL;
 	cairn_car_reader *r = NULL;
 	cid_list roots = {0};
-	cid_set set = {0};
+	cairn_cid_set set = {0};
 	cairn_car_section s;
 	out_file o = {.fd = -1};
 	uint64_t total = 0;
@@ -1472,7 +1409,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 			ret = cli_usage_error(ctx, "%s", cairn_error_last());
 			goto out;
 		}
-		if (cid_set_add(&set, &cid, &added))
+		if (cairn_cid_set_add(&set, &cid, &added))
 			goto fail;
 	}
 	if (!cid_file && args->argc == 2) {
@@ -1493,7 +1430,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 	for (size_t i = 0; i < cairn_car_reader_root_count(r); i++) {
 		const cairn_cid *root = &cairn_car_reader_roots(r)[i];
 
-		if (cid_set_has(&set, root) != inverse && cid_list_push(&roots, root))
+		if (cairn_cid_set_has(&set, root) != inverse && cid_list_push(&roots, root))
 			goto fail;
 	}
 	if (!roots.len)
@@ -1503,7 +1440,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 		goto fail;
 	while ((rc = cairn_car_reader_next(r, &s, true)) == 1) {
 		total++;
-		if (cid_set_has(&set, &s.cid) == inverse)
+		if (cairn_cid_set_has(&set, &s.cid) == inverse)
 			continue;
 		if ((rc = cairn_car_writer_put(w, &s.cid, s.block, (size_t)s.block_len))) {
 			cairn_error_prefix("%s: section at byte %llu: ", in, (unsigned long long)s.file_offset);
@@ -1529,7 +1466,7 @@ out:
 	cairn_car_writer_free(w);
 	cairn_car_reader_free(r);
 	cid_list_free(&roots);
-	cid_set_free(&set);
+	cairn_cid_set_free(&set);
 	return ret;
 }
 
@@ -1551,7 +1488,7 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 	cairn_car_reader **rs = NULL;
 	cairn_car_writer *w = NULL;
 	cid_list roots = {0};
-	cid_set root_set = {0};
+	cairn_cid_set root_set = {0};
 	cairn_car_section s;
 	out_file o = {.fd = -1};
 
@@ -1568,7 +1505,7 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 			const cairn_cid *root = &cairn_car_reader_roots(rs[i])[j];
 			bool added;
 
-			if (cid_set_add(&root_set, root, &added) || (added && cid_list_push(&roots, root)))
+			if (cairn_cid_set_add(&root_set, root, &added) || (added && cid_list_push(&roots, root)))
 				goto fail;
 		}
 	}
@@ -1606,7 +1543,7 @@ out:
 		cairn_car_reader_free(rs[i]);
 	cairn_free(rs);
 	cid_list_free(&roots);
-	cid_set_free(&root_set);
+	cairn_cid_set_free(&root_set);
 	return ret;
 }
 

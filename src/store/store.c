@@ -136,60 +136,6 @@ void cairn_store_free(cairn_store *s)
 
 /* ------------------------------------------------------------------ walk */
 
-/* An open-addressing set of blocks, for "each block once". Keyed by
- * multihash, as stores match blocks: otherwise GC would delete a block put
- * under a CIDv0 and linked under its CIDv1. */
-typedef struct {
-	cairn_cid *v;
-	size_t cap, len;
-} cid_set;
-
-static int set_add(cid_set *set, const cairn_cid *cid, bool *added)
-{
-	size_t i, mask;
-
-	if (set->len * 2 >= set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 256;
-		cairn_cid *t = cairn_calloc(cap, sizeof(*t));
-
-		if (!t)
-			return CAIRN_ENOMEM;
-		for (size_t j = 0; j < set->cap; j++) {
-			if (!set->v[j].len)
-				continue;
-			for (i = cairn_cid_hash(&set->v[j]) & (cap - 1); t[i].len; i = (i + 1) & (cap - 1))
-				;
-			t[i] = set->v[j];
-		}
-		cairn_free(set->v);
-		set->v = t;
-		set->cap = cap;
-	}
-	mask = set->cap - 1;
-	for (i = cairn_cid_hash(cid) & mask; set->v[i].len; i = (i + 1) & mask) {
-		if (cairn_cid_multihash_equal(&set->v[i], cid)) {
-			*added = false;
-			return 0;
-		}
-	}
-	set->v[i] = *cid;
-	set->len++;
-	*added = true;
-	return 0;
-}
-
-static bool set_has(const cid_set *set, const cairn_cid *cid)
-{
-	size_t mask = set->cap - 1;
-
-	if (!set->cap)
-		return false;
-	for (size_t i = cairn_cid_hash(cid) & mask; set->v[i].len; i = (i + 1) & mask)
-		if (cairn_cid_multihash_equal(&set->v[i], cid))
-			return true;
-	return false;
-}
-
 typedef struct {
 	cairn_cid *v;
 	size_t len, cap;
@@ -214,7 +160,7 @@ static int push(const cairn_cid *cid, void *payload)
 
 /* Depth first with an explicit stack (DAGs can be deep); `seen` may be
  * shared across several roots. */
-static int walk(cairn_store *s, cid_set *seen, const cairn_cid *root, cairn_store_iter_fn fn,
+static int walk(cairn_store *s, cairn_cid_set *seen, const cairn_cid *root, cairn_store_iter_fn fn,
 		void *payload)
 {
 	cid_stack stack = {NULL, 0, 0};
@@ -226,7 +172,7 @@ static int walk(cairn_store *s, cid_set *seen, const cairn_cid *root, cairn_stor
 		size_t mark = stack.len;
 		bool added;
 
-		if ((rc = set_add(seen, &cid, &added)) || !added)
+		if ((rc = cairn_cid_set_add(seen, &cid, &added)) || !added)
 			continue;
 		if (fn && (rc = fn(&cid, payload)))
 			break;
@@ -259,17 +205,18 @@ static int walk(cairn_store *s, cid_set *seen, const cairn_cid *root, cairn_stor
 
 int cairn_store_walk(cairn_store *s, const cairn_cid *root, cairn_store_iter_fn fn, void *payload)
 {
-	cid_set seen = {NULL, 0, 0};
+	/* By multihash, as stores match blocks. */
+	cairn_cid_set seen = {NULL, 0, 0, true};
 	int rc = walk(s, &seen, root, fn, payload);
 
-	cairn_free(seen.v);
+	cairn_cid_set_free(&seen);
 	return rc;
 }
 
 /* -------------------------------------------------------------------- GC */
 
 typedef struct {
-	const cid_set *live;
+	const cairn_cid_set *live;
 	cid_stack dead;
 	uint64_t kept;
 } sweep;
@@ -278,7 +225,7 @@ static int collect_dead(const cairn_cid *cid, void *payload)
 {
 	sweep *sw = payload;
 
-	if (set_has(sw->live, cid)) {
+	if (cairn_cid_set_has(sw->live, cid)) {
 		sw->kept++;
 		return 0;
 	}
@@ -303,7 +250,9 @@ static int leaf_present(const cairn_cid *cid, void *payload)
 
 int cairn_store_gc(cairn_store_gc_stats *out, cairn_store *s, const cairn_cid *roots, size_t nroots)
 {
-	cid_set live = {NULL, 0, 0};
+	/* By multihash, as stores match blocks: otherwise GC would delete a
+	 * block put under a CIDv0 and linked under its CIDv1. */
+	cairn_cid_set live = {NULL, 0, 0, true};
 	sweep sw = {&live, {NULL, 0, 0}, 0};
 	int rc = 0;
 
@@ -329,7 +278,7 @@ int cairn_store_gc(cairn_store_gc_stats *out, cairn_store *s, const cairn_cid *r
 	if (!rc)
 		rc = cairn_store_flush(s, NULL);
 	out->kept = sw.kept;
-	cairn_free(live.v);
+	cairn_cid_set_free(&live);
 	cairn_free(sw.dead.v);
 	return rc;
 }

@@ -663,6 +663,52 @@ static void test_names(void **state)
 	assert_int_equal(cairn_multihash_from_name(&v, "md5"), CAIRN_EINVAL);
 }
 
+/* The shared CID set: whole-CID and multihash membership, growth, free. */
+static void test_cid_set(void **state)
+{
+	cairn_cid_set whole = CAIRN_CID_SET_INIT, by_mh = CAIRN_CID_SET_INIT;
+	cairn_cid v0, v1, other;
+	bool added;
+
+	(void)state;
+	by_mh.by_multihash = true;
+	assert_int_equal(cairn_cid_compute(&v0, 0, CAIRN_CODEC_DAG_PB, CAIRN_MH_SHA2_256, "x", 1), 0);
+	assert_int_equal(cairn_cid_convert(&v1, &v0, 1), 0);
+	assert_false(cairn_cid_set_has(&whole, &v0));
+	assert_int_equal(cairn_cid_set_add(&whole, &v0, &added), 0);
+	assert_true(added);
+	assert_int_equal(cairn_cid_set_add(&whole, &v0, &added), 0);
+	assert_false(added);
+	/* a CIDv1 of the same block is another member of a whole-CID set ... */
+	assert_false(cairn_cid_set_has(&whole, &v1));
+	/* ... and the same member of a multihash set */
+	assert_int_equal(cairn_cid_set_add(&by_mh, &v0, &added), 0);
+	assert_true(cairn_cid_set_has(&by_mh, &v1));
+	assert_int_equal(cairn_cid_set_add(&by_mh, &v1, &added), 0);
+	assert_false(added);
+	/* growth keeps every member */
+	for (unsigned i = 0; i < 5000; i++) {
+		assert_int_equal(cairn_cid_compute(&other, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, &i, sizeof(i)), 0);
+		assert_int_equal(cairn_cid_set_add(&whole, &other, &added), 0);
+		assert_true(added);
+	}
+	assert_int_equal(whole.len, 5001);
+	for (unsigned i = 0; i < 5000; i++) {
+		assert_int_equal(cairn_cid_compute(&other, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256, &i, sizeof(i)), 0);
+		assert_true(cairn_cid_set_has(&whole, &other));
+	}
+	assert_true(cairn_cid_set_has(&whole, &v0));
+	/* allocation failure leaves the set as it was */
+	cairn_cid_set_free(&whole);
+	cairn_alloc_fail_after(1, false);
+	assert_int_equal(cairn_cid_set_add(&whole, &v0, &added), CAIRN_ENOMEM);
+	assert_false(added);
+	assert_int_equal(whole.len, 0);
+	cairn_cid_set_free(&whole);
+	cairn_cid_set_free(&by_mh);
+	assert_true(by_mh.by_multihash);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -680,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_other_bases),
 		cmocka_unit_test(test_from_digest),
 		cmocka_unit_test(test_cmp_equal_hash),
+		cmocka_unit_test(test_cid_set),
 		cmocka_unit_test(test_multihash_decode),
 		cmocka_unit_test(test_names),
 	};
