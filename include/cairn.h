@@ -7,6 +7,7 @@
 #include "cairn/ipld.h"
 #include "cairn/car.h"
 #include "cairn/store.h"
+#include "cairn/unixfs.h"
 
 #define CAIRN_VERSION "0.1.0"
 

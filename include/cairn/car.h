@@ -157,6 +157,8 @@ typedef struct cairn_car_writer_options {
 	bool keep_identity;        /* write and index identity-CID blocks (sets the
 				    * fully-indexed bit); default: left out, as go-car */
 	bool skip_duplicates;      /* a CID put twice is written once */
+	bool trusted;              /* the caller computed each CID from its data:
+				    * skip the re-hash in put */
 } cairn_car_writer_options;
 #define CAIRN_CAR_WRITER_OPTIONS_INIT {2, CAIRN_CAR_INDEX_MH_SORTED, false, false}
 
@@ -171,6 +173,12 @@ CAIRN_API int cairn_car_writer_open(cairn_car_writer **out, const char *path,
  * failure the writer refuses further work. */
 CAIRN_API int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid,
 				   const uint8_t *data, size_t len);
+/* Replaces the roots written at open, for a writer that learns its root
+ * last (a UnixFS import): open with a placeholder of the same encoded
+ * length, as ipfs-car does. CAIRN_EINVAL if the new CARv1 header's length
+ * differs; the header is rewritten in place by finish. */
+CAIRN_API int cairn_car_writer_set_roots(cairn_car_writer *w, const cairn_cid *roots,
+					 size_t nroots);
 /* Writes the index and the header (CARv2), fsyncs and closes. */
 CAIRN_API int cairn_car_writer_finish(cairn_car_writer *w);
 /* Frees; a writer not finished leaves its file as it is. NULL is accepted. */

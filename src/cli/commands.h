@@ -9,5 +9,6 @@ extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
+extern const cli_cmd cli_pack_cmd;
 
 #endif
