@@ -14,6 +14,7 @@ static int pb_varint(uint64_t *v, const uint8_t *p, size_t len, size_t *off)
 {
 	uint64_t x = 0;
 
+	*v = 0;
 	for (unsigned shift = 0; shift < 64; shift += 7) {
 		uint8_t b;
 
