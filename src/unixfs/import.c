@@ -35,6 +35,7 @@
 #define LEAF_HEADROOM 32
 #define LEAF_TAILROOM 16
 #define BATCH_BYTES (8u << 20)
+#define BATCH_CHUNKS_MAX 64   /* tiny chunks: bound the buffers, not the bytes */
 #define MAX_LEVELS 16
 #define HAMT_FANOUT 256
 #define KUBO_SHARD_BYTES 262144
@@ -367,6 +368,8 @@ static int import_file(importer *im, dag_link *out, int fd, const char *name)
 	int rc = 0;
 
 	memset(&l, 0, sizeof(l));
+	if (per > BATCH_CHUNKS_MAX)
+		per = BATCH_CHUNKS_MAX;
 	if (per < 2 * cairn_pool_size(im->pool))
 		per = 2 * cairn_pool_size(im->pool);
 	for (unsigned k = 0; k < 2; k++) {
