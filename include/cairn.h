@@ -8,6 +8,8 @@
 #include "cairn/car.h"
 #include "cairn/store.h"
 #include "cairn/unixfs.h"
+#include "cairn/db.h"
+#include "cairn/mount.h"
 
 #define CAIRN_VERSION "0.1.0"
 

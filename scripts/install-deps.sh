@@ -15,6 +15,8 @@ libsodium-dev
 libcmocka-dev
 liblmdb-dev
 libsqlite3-dev
+libcurl4-openssl-dev
+nginx-light
 openssl
 time
 "

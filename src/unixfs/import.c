@@ -82,6 +82,11 @@ typedef struct importer {
 	cairn_buf data;      /* its UnixFS Data message */
 	cairn_unixfs_import_result *res;
 	uint64_t read_total;
+	/* Reused by every file: allocating 16 MiB of chunk buffers and the
+	 * layout's levels per file made many small files slow. */
+	struct batch *batches;   /* two */
+	size_t per;              /* chunks per batch */
+	struct layout *layout;
 } importer;
 
 static int emit(importer *im, dag_link *out, uint64_t codec, const uint8_t *p, size_t n,
@@ -357,38 +362,70 @@ static int emit_batch(importer *im, layout *l, batch *b)
 	return 0;
 }
 
-static int import_file(importer *im, dag_link *out, int fd, const char *name)
+/* The two batches and the layout, made on the first file. */
+static int importer_buffers(importer *im)
 {
 	size_t per = im->p->chunk_size < BATCH_BYTES ? BATCH_BYTES / im->p->chunk_size : 1;
-	batch b[2] = {{0}};
-	layout l;
-	bool eof = false;
-	unsigned cur = 0;
-	uint64_t chunks = 0;
-	int rc = 0;
 
-	memset(&l, 0, sizeof(l));
+	if (im->batches)
+		return 0;
 	if (per > BATCH_CHUNKS_MAX)
 		per = BATCH_CHUNKS_MAX;
 	if (per < 2 * cairn_pool_size(im->pool))
 		per = 2 * cairn_pool_size(im->pool);
+	if (!(im->layout = cairn_calloc(1, sizeof(layout))) ||
+	    !(im->batches = cairn_calloc(2, sizeof(batch))))
+		return CAIRN_ENOMEM;
+	im->per = per;
 	for (unsigned k = 0; k < 2; k++) {
-		if (!(b[k].chunks = cairn_calloc(per, sizeof(chunk)))) {
-			rc = CAIRN_ENOMEM;
-			goto out;
-		}
+		if (!(im->batches[k].chunks = cairn_calloc(per, sizeof(chunk))))
+			return CAIRN_ENOMEM;
 		for (size_t i = 0; i < per; i++) {
-			b[k].chunks[i].buf = cairn_malloc(LEAF_HEADROOM + im->p->chunk_size +
-							  LEAF_TAILROOM);
-			if (!b[k].chunks[i].buf) {
-				rc = CAIRN_ENOMEM;
-				goto out;
-			}
+			im->batches[k].chunks[i].buf = cairn_malloc(LEAF_HEADROOM + im->p->chunk_size +
+								    LEAF_TAILROOM);
+			if (!im->batches[k].chunks[i].buf)
+				return CAIRN_ENOMEM;
 		}
 	}
+	return 0;
+}
+
+static void importer_buffers_free(importer *im)
+{
+	for (unsigned k = 0; im->batches && k < 2; k++) {
+		for (size_t i = 0; im->batches[k].chunks && i < im->per; i++)
+			cairn_free(im->batches[k].chunks[i].buf);
+		cairn_free(im->batches[k].chunks);
+	}
+	cairn_free(im->batches);
+	if (im->layout)
+		layout_free(im->layout);
+	cairn_free(im->layout);
+}
+
+static int import_file(importer *im, dag_link *out, int fd, const char *name)
+{
+	batch *b;
+	layout *l;
+	bool eof = false;
+	unsigned cur = 0;
+	uint64_t chunks = 0;
+	size_t per;
+	int rc;
+
+	if ((rc = importer_buffers(im)))
+		return rc;
+	b = im->batches;
+	l = im->layout;
+	per = im->per;
+	/* Keep the levels' arrays; forget their links. */
+	memset(l->count, 0, sizeof(l->count));
+	l->levels = 0;
+	l->leaves = 0;
 	im->read_total = 0;
+	b[0].n = b[1].n = 0;
 	if ((rc = read_batch(im, &b[0], per, fd, name, &eof, &chunks)))
-		goto out;
+		return rc;
 	for (size_t i = 0; i < b[0].n; i++)
 		cairn_pool_submit(im->pool, hash_chunk, &b[0].chunks[i]);
 	for (;;) {
@@ -397,29 +434,23 @@ static int import_file(importer *im, dag_link *out, int fd, const char *name)
 		next->n = 0;
 		if (!eof && (rc = read_batch(im, next, per, fd, name, &eof, &chunks))) {
 			cairn_pool_wait(im->pool);
-			goto out;
+			return rc;
 		}
 		cairn_pool_wait(im->pool);
 		for (size_t i = 0; i < next->n; i++)
 			cairn_pool_submit(im->pool, hash_chunk, &next->chunks[i]);
-		if ((rc = emit_batch(im, &l, now))) {
+		if ((rc = emit_batch(im, l, now))) {
 			cairn_pool_wait(im->pool);
-			goto out;
+			return rc;
 		}
 		if (!next->n)
 			break;
 		cur ^= 1;
 	}
-	rc = layout_close(im, &l, out);
+	if ((rc = layout_close(im, l, out)))
+		return rc;
 	im->res->files++;
-out:
-	for (unsigned k = 0; k < 2; k++) {
-		for (size_t i = 0; b[k].chunks && i < per; i++)
-			cairn_free(b[k].chunks[i].buf);
-		cairn_free(b[k].chunks);
-	}
-	layout_free(&l);
-	return rc;
+	return 0;
 }
 
 /* -------------------------------------------------------- directories */
@@ -1114,6 +1145,7 @@ static int importer_init(importer *im, cairn_unixfs_import_result *res,
 static void importer_free(importer *im)
 {
 	cairn_pool_free(im->pool);
+	importer_buffers_free(im);
 	cairn_buf_free(&im->enc);
 	cairn_buf_free(&im->data);
 }
