@@ -8,6 +8,7 @@
 #include "cairn/car.h"
 #include "cairn/store.h"
 #include "cairn/unixfs.h"
+#include "cairn/piece.h"
 #include "cairn/db.h"
 #include "cairn/mount.h"
 

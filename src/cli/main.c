@@ -27,6 +27,7 @@ static const cli_cmd *const groups[] = {
 	&cli_car_cmd,
 	&cli_cid_cmd,
 	&cli_pack_cmd,
+	&cli_piece_cmd,
 	&cli_store_cmd,
 	&version_cmd,
 	NULL,
