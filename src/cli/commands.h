@@ -11,5 +11,6 @@ extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
 extern const cli_cmd cli_pack_cmd;
 extern const cli_cmd cli_piece_cmd;
+extern const cli_cmd cli_unpack_cmd;
 
 #endif

@@ -668,7 +668,8 @@ static int hamt_shard(importer *im, dag_link *out, named_link *links, size_t n, 
 		if ((rc = hamt_slot(&links[i], depth, &s[i].slot)))
 			goto out;
 	}
-	qsort(s, n, sizeof(*s), cmp_slotted);
+	if (n > 1)
+		qsort(s, n, sizeof(*s), cmp_slotted);
 	memset(bitfield, 0, sizeof(bitfield));
 	for (i = 0; i < n; i = j) {
 		char prefix[3];
@@ -720,7 +721,8 @@ static int hamt_shard(importer *im, dag_link *out, named_link *links, size_t n, 
 	d.has_fanout = true;
 	d.fanout = HAMT_FANOUT;
 	cairn_buf_clear(&im->enc);
-	cairn_buf_append(&im->enc, enc.data, enc.len);
+	if (enc.len)
+		cairn_buf_append(&im->enc, enc.data, enc.len);
 	pb_data(im, &d);
 	if ((rc = enc.err ? enc.err : im->enc.err))
 		goto out;
@@ -755,7 +757,8 @@ static int import_dir(importer *im, dag_link *out, entry *dir)
 	size_t n = dir->nkids;
 	int rc = 0;
 
-	qsort(dir->kids, n, sizeof(*dir->kids), cmp_entry);
+	if (n > 1)
+		qsort(dir->kids, n, sizeof(*dir->kids), cmp_entry);
 	if (n && !(links = cairn_calloc(n, sizeof(*links))))
 		return CAIRN_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -774,7 +777,8 @@ static int import_dir(importer *im, dag_link *out, entry *dir)
 		rc = hamt_shard(im, out, links, n, 0);
 		goto out;
 	}
-	qsort(links, n, sizeof(*links), cmp_named);
+	if (n > 1)
+		qsort(links, n, sizeof(*links), cmp_named);
 	cairn_buf_clear(&im->enc);
 	for (size_t i = 0; i < n; i++) {
 		pb_link(&im->enc, &links[i].ln.cid, links[i].name, links[i].name_len,
