@@ -11,6 +11,7 @@
 #include "cairn/piece.h"
 #include "cairn/db.h"
 #include "cairn/mount.h"
+#include "cairn/dagstore.h"
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -151,11 +151,21 @@ typedef struct cairn_unixfs_export_result {
 
 /* Writes the UnixFS DAG below `root`, read from `store`, to `dest`: a file
  * for a file root (raw block, File node), a directory for a directory or
- * HAMT shard root. Every block is hashed against its CID before use. File
- * content is written with pwrite at its offset as blocks arrive, so memory
- * does not grow with the file. An entry name that is empty, ".", "..", or
- * holds '/' or NUL is refused (CAIRN_ECORRUPT naming the directory and the
- * name), as is a file whose blocksizes do not add up. */
+ * HAMT shard root. Every block is hashed against its CID before use
+ * (CAIRN_EMISMATCH); a missing block is CAIRN_ENOTFOUND. File content is
+ * written with pwrite at its offset as blocks arrive, on `threads` workers,
+ * so memory does not grow with the file. An entry name that is empty, ".",
+ * "..", or holds '/' or NUL is refused (CAIRN_ECORRUPT naming the directory
+ * and the name), as is a file whose blocksizes do not add up. Entries are
+ * created relative to their directory's descriptor, never through a link.
+ * Symlinks are made only when their target is relative and stays inside the
+ * tree; others, a symlink root and Metadata nodes are CAIRN_EUNSUPPORTED.
+ * Past 64 levels of a file or a HAMT, or 256 nested directories:
+ * CAIRN_ETOOBIG. An existing `dest` is CAIRN_EEXISTS unless `overwrite`,
+ * which replaces files and links and merges into directories; on failure a
+ * `dest` that did not exist before is removed. The store must allow
+ * concurrent get (the CAR stores do), or it is locked around; `progress` is
+ * called from the workers, one at a time. */
 CAIRN_API int cairn_unixfs_export(cairn_unixfs_export_result *out, cairn_store *store,
 				  const cairn_cid *root, const char *dest,
 				  const cairn_unixfs_export_options *opts);

@@ -9,8 +9,9 @@ extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
+extern const cli_cmd cli_dagstore_cmd;
 extern const cli_cmd cli_pack_cmd;
-extern const cli_cmd cli_piece_cmd;
 extern const cli_cmd cli_unpack_cmd;
+extern const cli_cmd cli_piece_cmd;
 
 #endif

@@ -26,6 +26,7 @@ static const cli_cmd *const groups[] = {
 	&cli_block_cmd,
 	&cli_car_cmd,
 	&cli_cid_cmd,
+	&cli_dagstore_cmd,
 	&cli_pack_cmd,
 	&cli_piece_cmd,
 	&cli_store_cmd,

@@ -1,10 +1,14 @@
-/* repo.c: the store directory of the command line: where it is, and its
- * block store (an LMDB environment in blocks/). */
+/* repo.c: the store directory of the command line: where it is, its block
+ * store (an LMDB environment in blocks/), and the store as one process
+ * owns it: version, lock, cairn.db, dagstore/. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "repo.h"
 
@@ -48,4 +52,85 @@ int cli_repo_blocks_open(cairn_store **out, const char *repo, bool create)
 			return cairn_error_set(CAIRN_EIO, "%s: cannot create: %s", repo, strerror(errno));
 	}
 	return cairn_store_lmdb_open(out, dir, &opts);
+}
+
+/* The version file: written once, checked at every open, so a store made by
+ * a newer cairn is refused rather than misread. */
+static int check_version(const char *repo)
+{
+	char path[4200], buf[32];
+	cairn_buf b = {0};
+	long v;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/version", repo);
+	rc = cairn_file_read_all(&b, path, 64);
+	if (rc == CAIRN_ENOTFOUND) {
+		cairn_buf_free(&b);
+		cairn_error_clear();
+		snprintf(buf, sizeof(buf), "%d\n", CLI_REPO_FORMAT);
+		return cairn_file_replace_atomic(path, buf, strlen(buf), 0644);
+	}
+	if (rc) {
+		cairn_buf_free(&b);
+		return rc;
+	}
+	cairn_buf_putc(&b, 0);
+	v = strtol((const char *)b.data, NULL, 10);
+	cairn_buf_free(&b);
+	if (v < 1)
+		return cairn_error_set(CAIRN_ECORRUPT, "%s: not a cairn store version", path);
+	if (v > CLI_REPO_FORMAT)
+		return cairn_error_set(CAIRN_EUNSUPPORTED,
+				       "%s: the store has format %ld; this cairn knows %d: upgrade cairn",
+				       path, v, CLI_REPO_FORMAT);
+	return 0;
+}
+
+int cli_repo_open(cli_repo *out, const cli_args *args)
+{
+	cairn_db_options dbo = CAIRN_DB_OPTIONS_INIT;
+	cairn_dagstore_options dso = CAIRN_DAGSTORE_OPTIONS_INIT;
+	char path[4200];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->lock_fd = -1;
+	if ((rc = cli_repo_path(out->path, sizeof(out->path), args)))
+		return rc;
+	if (mkdir(out->path, 0700) < 0 && errno != EEXIST)
+		return cairn_error_set(CAIRN_EIO, "%s: cannot create: %s", out->path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/lock", out->path);
+	out->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (out->lock_fd < 0)
+		return cairn_error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
+	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = cairn_error_set(CAIRN_EEXISTS,
+				     "%s is in use by another cairn process (a running `cairn serve`, "
+				     "or another command): wait for it or stop it", out->path);
+		goto fail;
+	}
+	if ((rc = check_version(out->path)))
+		goto fail;
+	snprintf(path, sizeof(path), "%s/cairn.db", out->path);
+	if ((rc = cairn_db_open(&out->db, path, &dbo)))
+		goto fail;
+	snprintf(path, sizeof(path), "%s/dagstore", out->path);
+	if ((rc = cairn_dagstore_open(&out->dagstore, out->db, path, &dso)))
+		goto fail;
+	return 0;
+fail:
+	cli_repo_close(out);
+	return rc;
+}
+
+void cli_repo_close(cli_repo *r)
+{
+	cairn_dagstore_close(r->dagstore);
+	r->dagstore = NULL;
+	cairn_db_close(r->db);
+	r->db = NULL;
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	r->lock_fd = -1;
 }

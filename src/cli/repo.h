@@ -13,4 +13,19 @@ int cli_repo_path(char *buf, size_t cap, const cli_args *args);
  * `create`, makes the folders; without, CAIRN_ENOTFOUND says how to start. */
 int cli_repo_blocks_open(cairn_store **out, const char *repo, bool create);
 
+/* The store as one process owns it: the format version checked (or
+ * written, on first use), an exclusive lock held until cli_repo_close, the
+ * metadata database and the DAG store opened. */
+#define CLI_REPO_FORMAT 1
+
+typedef struct cli_repo {
+	char path[4096];
+	int lock_fd;
+	cairn_db *db;
+	cairn_dagstore *dagstore;
+} cli_repo;
+
+int cli_repo_open(cli_repo *out, const cli_args *args);
+void cli_repo_close(cli_repo *r);
+
 #endif

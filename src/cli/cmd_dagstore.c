@@ -1,0 +1,690 @@
+/* cmd_dagstore.c: `cairn dagstore`: register, index, recover, destroy and
+ * look into the shards of the DAG store, as `lotus-miner dagstore` does. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "repo.h"
+
+/* import-deals registers this many shards per transaction: a kill loses at
+ * most one batch, which the next run registers again. */
+#define IMPORT_BATCH 10000
+
+static const cli_opt repo_opts[] = {
+	CLI_OPT_REPO,
+	{NULL, 0, NULL, NULL},
+};
+
+/* Opens the store, runs `fn`, closes. */
+static int with_repo(cli_ctx *ctx, const cli_args *args, const char *what,
+		     int (*fn)(cli_ctx *ctx, const cli_args *args, cli_repo *r))
+{
+	cli_repo r;
+	int rc;
+
+	if (cli_repo_open(&r, args))
+		return cli_fail(ctx, what);
+	rc = fn(ctx, args, &r);
+	cli_repo_close(&r);
+	return rc;
+}
+
+/* A path becomes a file:// URL (absolute), so `register-shard K piece.car`
+ * does what one means. */
+static int to_url(cairn_buf *out, const char *arg)
+{
+	if (!*arg)
+		return cairn_error_set(CAIRN_EINVAL, "an empty path or URL");
+	if (strstr(arg, "://"))
+		return cairn_buf_puts(out, arg) ? CAIRN_ENOMEM : 0;
+	if (arg[0] != '/') {
+		char cwd[4096];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return cairn_error_set(CAIRN_EIO, "getcwd failed");
+		cairn_buf b = {0};
+		int rc;
+
+		cairn_buf_printf(&b, "%s/%s", cwd, arg);
+		cairn_buf_putc(&b, 0);
+		rc = b.err ? b.err : cairn_mount_file_url(out, (const char *)b.data);
+		cairn_buf_free(&b);
+		return rc;
+	}
+	return cairn_mount_file_url(out, arg);
+}
+
+static void print_info(cli_ctx *ctx, const cairn_shard_info *in)
+{
+	if (ctx->json) {
+		fputs("{\"key\":", ctx->out);
+		cli_json_string(ctx->out, in->key, strlen(in->key));
+		fputs(",\"url\":", ctx->out);
+		cli_json_string(ctx->out, in->url, strlen(in->url));
+		fprintf(ctx->out, ",\"state\":\"%s\",\"error\":", cairn_shard_state_name(in->state));
+		if (in->error)
+			cli_json_string(ctx->out, in->error, strlen(in->error));
+		else
+			fputs("null", ctx->out);
+		fprintf(ctx->out, ",\"blocks\":%llu,\"data_size\":%llu,\"index_size\":%llu,"
+			"\"refs\":%u,\"indexed_at\":%lld}\n", (unsigned long long)in->blocks,
+			(unsigned long long)in->data_size, (unsigned long long)in->index_size,
+			in->refs, (long long)in->indexed_at);
+		return;
+	}
+	fprintf(ctx->out, "%-64s %-12s %s\n", in->key, cairn_shard_state_name(in->state),
+		in->error ? in->error : "");
+}
+
+/* ------------------------------------------------------ register-shard */
+
+static int do_register(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_buf url = {0};
+	cairn_shard_spec spec;
+	size_t added;
+	int rc;
+
+	if (to_url(&url, args->argv[1]) || cairn_buf_putc(&url, 0)) {
+		cairn_buf_free(&url);
+		return cli_fail(ctx, "dagstore register-shard");
+	}
+	spec.key = args->argv[0];
+	spec.url = (const char *)url.data;
+	rc = cairn_dagstore_register(r->dagstore, &spec, 1, &added);
+	if (!rc && cli_opt_flag(args, "initialize"))
+		rc = cairn_dagstore_initialize(r->dagstore, spec.key);
+	cairn_buf_free(&url);
+	if (rc)
+		return cli_fail(ctx, "dagstore register-shard");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"added\":%s}\n", spec.key, added ? "true" : "false");
+	else
+		fprintf(ctx->out, "%s: %s\n", spec.key, added ? "registered" : "already registered");
+	return CLI_OK;
+}
+
+static int run_register(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore register-shard", do_register);
+}
+
+static const cli_opt register_opts[] = {
+	CLI_OPT_REPO,
+	{"initialize", 'i', NULL, "index it now (default: on first acquire, or initialize-all)"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_cmd register_cmd = {
+	.name = "register-shard",
+	.summary = "Register a shard: a key (the piece CID) and where its CAR is.",
+	.usage = "KEY URL|PATH",
+	.description = "The shard starts New and is indexed lazily, on first acquire, or by\n"
+		       "initialize-shard / initialize-all. URL: file:///abs/path.car,\n"
+		       "http(s)://host/piece.car (ranged reads), or a local path. Registering\n"
+		       "a key again with the same URL changes nothing. Example:\n"
+		       "  cairn dagstore register-shard baga6ea4seaq... /data/pieces/p1.car",
+	.opts = register_opts,
+	.min_args = 2,
+	.max_args = 2,
+	.run = run_register,
+};
+
+/* ------------------------------------------------- initialize / recover */
+
+static int do_initialize(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_shard_info in;
+
+	if (cairn_dagstore_initialize(r->dagstore, args->argv[0]))
+		return cli_fail(ctx, "dagstore initialize-shard");
+	if (!cairn_dagstore_info(&in, r->dagstore, args->argv[0])) {
+		if (ctx->json)
+			print_info(ctx, &in);
+		else
+			fprintf(ctx->out, "%s: Available, %llu blocks\n", in.key,
+				(unsigned long long)in.blocks);
+		cairn_shard_info_clear(&in);
+	}
+	return CLI_OK;
+}
+
+static int run_initialize(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore initialize-shard", do_initialize);
+}
+
+static const cli_cmd initialize_cmd = {
+	.name = "initialize-shard",
+	.summary = "Fetch and index one shard now.",
+	.usage = "KEY",
+	.description = "Reads the shard's CAR through its mount, hashing every block, writes its\n"
+		       "CARv2 index and adds its blocks to the top-level index. A shard that\n"
+		       "fails ends Errored with the reason (see list-shards).",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_initialize,
+};
+
+static int do_recover(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	if (cairn_dagstore_recover(r->dagstore, args->argv[0]))
+		return cli_fail(ctx, "dagstore recover-shard");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"state\":\"Available\"}\n", args->argv[0]);
+	else
+		fprintf(ctx->out, "%s: Available\n", args->argv[0]);
+	return CLI_OK;
+}
+
+static int run_recover(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore recover-shard", do_recover);
+}
+
+static const cli_cmd recover_cmd = {
+	.name = "recover-shard",
+	.summary = "Rebuild an Errored shard's index.",
+	.usage = "KEY",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_recover,
+};
+
+typedef struct all_state {
+	cli_ctx *ctx;
+	cairn_progress bar;
+	uint64_t started_ns;
+} all_state;
+
+static void on_shard(const cairn_dagstore_progress *p, void *payload)
+{
+	all_state *st = payload;
+
+	if (p->result) {
+		/* The reason is on the shard; say it here too, as it happens. */
+		if (st->bar.active)
+			fputs("\r\033[K", stderr);
+		fprintf(st->ctx->err, "%s: Errored: %s\n", p->key, cairn_error_last());
+	}
+	cairn_progress_update(&st->bar, p->done);
+}
+
+static int do_initialize_all(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	const char *conc = cli_opt_value(args, "concurrency");
+	cairn_dagstore_progress p;
+	all_state st = {ctx, {0}, cairn_time_ns()};
+	unsigned n = 0;
+	double secs;
+
+	if (conc) {
+		char *end;
+		unsigned long v = strtoul(conc, &end, 10);
+
+		if (!*conc || *end || v > 64)
+			return cli_usage_error(ctx, "--concurrency must be 0 to 64 (0: one per core)");
+		n = (unsigned)v;
+	}
+	cairn_progress_start(&st.bar, STDERR_FILENO, false, "shards", 0);
+	if (cairn_dagstore_initialize_all(r->dagstore, n, on_shard, &st, &p)) {
+		cairn_progress_finish(&st.bar);
+		return cli_fail(ctx, "dagstore initialize-all");
+	}
+	cairn_progress_finish(&st.bar);
+	secs = (double)(cairn_time_ns() - st.started_ns) / 1e9;
+	if (ctx->json)
+		fprintf(ctx->out, "{\"shards\":%llu,\"available\":%llu,\"errored\":%llu,"
+			"\"blocks\":%llu,\"seconds\":%.3f}\n", (unsigned long long)p.total,
+			(unsigned long long)(p.done - p.failed), (unsigned long long)p.failed,
+			(unsigned long long)p.blocks, secs);
+	else
+		fprintf(ctx->out, "%llu shards: %llu Available, %llu Errored; %llu blocks, "
+			"%.0f blocks/s\n", (unsigned long long)p.total,
+			(unsigned long long)(p.done - p.failed), (unsigned long long)p.failed,
+			(unsigned long long)p.blocks, secs > 0 ? (double)p.blocks / secs : 0.0);
+	return p.failed ? CLI_FAILED : CLI_OK;
+}
+
+static int run_initialize_all(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore initialize-all", do_initialize_all);
+}
+
+static const cli_opt all_opts[] = {
+	CLI_OPT_REPO,
+	{"concurrency", 'c', "N", "shards indexed at once (default: one per core)"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_cmd initialize_all_cmd = {
+	.name = "initialize-all",
+	.summary = "Index every New shard, several at once.",
+	.description = "Prints each failure as it happens (the shard ends Errored with the\n"
+		       "reason) and a summary; exits 1 if any shard failed. Killed midway,\n"
+		       "the next command that opens the store resumes the shards it was\n"
+		       "indexing, and initialize-all takes up the rest.",
+	.opts = all_opts,
+	.max_args = 0,
+	.run = run_initialize_all,
+};
+
+/* ---------------------------------------------------------- list, info */
+
+static int list_one(const cairn_shard_info *in, void *payload)
+{
+	print_info(payload, in);
+	return 0;
+}
+
+static int do_list(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	(void)args;
+	if (!ctx->json)
+		fprintf(ctx->out, "%-64s %-12s %s\n", "KEY", "STATE", "ERROR");
+	if (cairn_dagstore_list(r->dagstore, list_one, ctx))
+		return cli_fail(ctx, "dagstore list-shards");
+	return CLI_OK;
+}
+
+static int run_list(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore list-shards", do_list);
+}
+
+static const cli_cmd list_cmd = {
+	.name = "list-shards",
+	.summary = "List the shards with their states and errors.",
+	.description = "With --json, one object per line (key, url, state, error, blocks,\n"
+		       "data_size, index_size, refs, indexed_at).",
+	.opts = repo_opts,
+	.max_args = 0,
+	.run = run_list,
+};
+
+/* ------------------------------------------------------------- destroy */
+
+static int do_destroy(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	if (cairn_dagstore_destroy(r->dagstore, args->argv[0]))
+		return cli_fail(ctx, "dagstore destroy-shard");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"destroyed\":true}\n", args->argv[0]);
+	else
+		fprintf(ctx->out, "%s: destroyed\n", args->argv[0]);
+	return CLI_OK;
+}
+
+static int run_destroy(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore destroy-shard", do_destroy);
+}
+
+static const cli_cmd destroy_cmd = {
+	.name = "destroy-shard",
+	.summary = "Remove a shard, its index and its top-level entries.",
+	.usage = "KEY",
+	.description = "The shard's CAR itself is not touched.",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_destroy,
+};
+
+/* ------------------------------------------------------------------ gc */
+
+static int do_gc(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_dagstore_gc_stats gs;
+
+	(void)args;
+	if (cairn_dagstore_gc(r->dagstore, &gs))
+		return cli_fail(ctx, "dagstore gc");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"transients_removed\":%llu,\"bytes_freed\":%llu,"
+			"\"orphans_removed\":%llu}\n", (unsigned long long)gs.transients_removed,
+			(unsigned long long)gs.bytes_freed, (unsigned long long)gs.orphans_removed);
+	else
+		fprintf(ctx->out, "removed %llu transients (%llu bytes) and %llu orphan index files\n",
+			(unsigned long long)gs.transients_removed, (unsigned long long)gs.bytes_freed,
+			(unsigned long long)gs.orphans_removed);
+	return CLI_OK;
+}
+
+static int run_gc(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore gc", do_gc);
+}
+
+static const cli_cmd gc_cmd = {
+	.name = "gc",
+	.summary = "Remove unused transient copies and orphan files; merge the top-level index.",
+	.opts = repo_opts,
+	.max_args = 0,
+	.run = run_gc,
+};
+
+/* ------------------------------------------------ lookup-pieces, get-block */
+
+static int parse_cid(cli_ctx *ctx, cairn_cid *cid, const char *s)
+{
+	if (cairn_cid_parse(cid, s, strlen(s)))
+		return cli_usage_error(ctx, "%s", cairn_error_last());
+	return 0;
+}
+
+static int do_lookup(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_cid cid;
+	int n;
+
+	if (parse_cid(ctx, &cid, args->argv[0]))
+		return CLI_USAGE;
+	if ((n = cairn_dagstore_lookup(r->dagstore, &cid, list_one, ctx)) < 0)
+		return cli_fail(ctx, "dagstore lookup-pieces");
+	if (!n) {
+		fprintf(ctx->err, "cairn: dagstore lookup-pieces: no Available shard holds %s\n",
+			args->argv[0]);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+static int run_lookup(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore lookup-pieces", do_lookup);
+}
+
+static const cli_cmd lookup_cmd = {
+	.name = "lookup-pieces",
+	.summary = "The shards (pieces) holding a block, through the top-level index.",
+	.usage = "CID",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_lookup,
+};
+
+static int do_get(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	const char *out = cli_opt_value(args, "output");
+	char key[CAIRN_SHARD_KEY_MAX];
+	cairn_buf b = {0};
+	cairn_cid cid;
+	FILE *f = ctx->out;
+	int rc = CLI_OK;
+
+	if (parse_cid(ctx, &cid, args->argv[0]))
+		return CLI_USAGE;
+	if (cairn_dagstore_get(r->dagstore, &b, &cid, key)) {
+		cairn_buf_free(&b);
+		return cli_fail(ctx, "dagstore get-block");
+	}
+	if (out && !(f = fopen(out, "wb"))) {
+		cairn_buf_free(&b);
+		cairn_error_set(CAIRN_EIO, "%s: cannot create", out);
+		return cli_fail(ctx, "dagstore get-block");
+	}
+	if (fwrite(b.data, 1, b.len, f) != b.len)
+		rc = CLI_FAILED;
+	if (out && fclose(f))
+		rc = CLI_FAILED;
+	cairn_log(CAIRN_LOG_INFO, "%s: %zu bytes from shard %s", args->argv[0], b.len, key);
+	cairn_buf_free(&b);
+	return rc;
+}
+
+static int run_get(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore get-block", do_get);
+}
+
+static const cli_opt get_opts[] = {
+	CLI_OPT_REPO,
+	{"output", 'o', "FILE", "write the block here (default: standard output)"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_cmd get_cmd = {
+	.name = "get-block",
+	.summary = "A block's bytes, found through the top-level index and hashed.",
+	.usage = "CID",
+	.opts = get_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_get,
+};
+
+/* -------------------------------------------------------- import-deals */
+
+/* One deal of a list: "KEY URL" per line (tab or spaces), or a JSON array of
+ * objects with "key" (or "PieceCID", "piece_cid") and "url" (or "path"). */
+typedef struct deal_list {
+	char **keys;
+	char **urls;
+	size_t n, cap;
+} deal_list;
+
+static int deal_add(deal_list *l, const char *key, size_t klen, const char *url, size_t ulen)
+{
+	cairn_buf u = {0};
+	char *k, *tmp;
+	int rc;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 1024;
+		char **a = cairn_realloc(l->keys, ncap * sizeof(char *));
+
+		if (!a)
+			return CAIRN_ENOMEM;
+		l->keys = a;
+		if (!(a = cairn_realloc(l->urls, ncap * sizeof(char *))))
+			return CAIRN_ENOMEM;
+		l->urls = a;
+		l->cap = ncap;
+	}
+	if (!(tmp = cairn_strndup(url, ulen)))
+		return CAIRN_ENOMEM;
+	rc = to_url(&u, tmp);
+	cairn_free(tmp);
+	if (rc || cairn_buf_putc(&u, 0) || !(k = cairn_strndup(key, klen))) {
+		cairn_buf_free(&u);
+		return rc ? rc : CAIRN_ENOMEM;
+	}
+	l->keys[l->n] = k;
+	l->urls[l->n] = (char *)cairn_buf_detach(&u, NULL);
+	l->n++;
+	return 0;
+}
+
+static void deal_list_free(deal_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		cairn_free(l->keys[i]);
+		cairn_free(l->urls[i]);
+	}
+	cairn_free(l->keys);
+	cairn_free(l->urls);
+}
+
+static const cairn_node *first_of(const cairn_node *map, const char *const *names)
+{
+	for (; *names; names++) {
+		const cairn_node *v = cairn_node_map_get(map, *names);
+
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+static int parse_json_deals(deal_list *l, const char *path, const cairn_buf *text)
+{
+	static const char *const key_names[] = {"key", "PieceCID", "piece_cid", "pieceCid", NULL};
+	static const char *const url_names[] = {"url", "path", "URL", NULL};
+	cairn_arena *arena;
+	cairn_node *root;
+	int rc;
+
+	if ((rc = cairn_arena_new(&arena)))
+		return rc;
+	if ((rc = cairn_dagjson_decode(&root, arena, text->data, text->len))) {
+		cairn_error_prefix("%s: ", path);
+		goto out;
+	}
+	if (root->kind != CAIRN_KIND_LIST) {
+		rc = cairn_error_set(CAIRN_ECORRUPT, "%s: expected a JSON array of deals", path);
+		goto out;
+	}
+	for (size_t i = 0; i < root->v.list.len && !rc; i++) {
+		const cairn_node *d = &root->v.list.items[i], *k = NULL, *u = NULL;
+		char cid[CAIRN_CID_MAX_STRING];
+
+		if (d->kind == CAIRN_KIND_MAP) {
+			k = first_of(d, key_names);
+			u = first_of(d, url_names);
+		}
+		if (!k || !u || u->kind != CAIRN_KIND_STRING ||
+		    (k->kind != CAIRN_KIND_STRING && k->kind != CAIRN_KIND_LINK)) {
+			rc = cairn_error_set(CAIRN_ECORRUPT,
+					     "%s: deal %zu: needs a \"key\" (or \"PieceCID\") and a "
+					     "\"url\" (or \"path\") string", path, i + 1);
+			break;
+		}
+		if (k->kind == CAIRN_KIND_LINK) { /* {"/": "baga..."}, as Lotus prints CIDs */
+			cairn_cid_to_string(cid, k->v.link);
+			rc = deal_add(l, cid, strlen(cid), (const char *)u->v.bytes.ptr, u->v.bytes.len);
+		} else {
+			rc = deal_add(l, (const char *)k->v.bytes.ptr, k->v.bytes.len,
+				      (const char *)u->v.bytes.ptr, u->v.bytes.len);
+		}
+	}
+out:
+	cairn_arena_free(arena);
+	return rc;
+}
+
+static int parse_text_deals(deal_list *l, const char *path, const cairn_buf *text)
+{
+	const char *p = (const char *)text->data, *end = p + text->len;
+	size_t line = 0;
+	int rc = 0;
+
+	while (p < end && !rc) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+		const char *k, *ke, *u, *ue;
+
+		line++;
+		for (k = p; k < e && (*k == ' ' || *k == '\t'); k++)
+			;
+		if (k == e || *k == '#' || (e - k == 1 && *k == '\r')) {
+			p = e + 1;
+			continue;
+		}
+		for (ke = k; ke < e && *ke != ' ' && *ke != '\t'; ke++)
+			;
+		for (u = ke; u < e && (*u == ' ' || *u == '\t'); u++)
+			;
+		for (ue = e; ue > u && (ue[-1] == '\r' || ue[-1] == ' ' || ue[-1] == '\t'); ue--)
+			;
+		if (u == ue)
+			return cairn_error_set(CAIRN_ECORRUPT, "%s: line %zu: expected KEY URL", path,
+					       line);
+		rc = deal_add(l, k, (size_t)(ke - k), u, (size_t)(ue - u));
+		p = e + 1;
+	}
+	return rc;
+}
+
+static int do_import(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	const char *path = args->argv[0];
+	deal_list l = {0};
+	cairn_buf text = {0};
+	size_t added = 0, i;
+	const uint8_t *p;
+	int rc;
+
+	if ((rc = cairn_file_read_all(&text, path, (size_t)1 << 31)))
+		goto fail;
+	for (p = text.data; p < text.data + text.len && (*p == ' ' || *p == '\n' || *p == '\t' ||
+							 *p == '\r'); p++)
+		;
+	rc = p < text.data + text.len && *p == '['
+		? parse_json_deals(&l, path, &text) : parse_text_deals(&l, path, &text);
+	if (rc)
+		goto fail;
+	for (i = 0; i < l.n; i += IMPORT_BATCH) {
+		size_t n = l.n - i < IMPORT_BATCH ? l.n - i : IMPORT_BATCH, got;
+		cairn_shard_spec *specs = cairn_calloc(n, sizeof(*specs));
+
+		if (!specs) {
+			rc = CAIRN_ENOMEM;
+			goto fail;
+		}
+		for (size_t j = 0; j < n; j++) {
+			specs[j].key = l.keys[i + j];
+			specs[j].url = l.urls[i + j];
+		}
+		rc = cairn_dagstore_register(r->dagstore, specs, n, &got);
+		cairn_free(specs);
+		if (rc)
+			goto fail;
+		added += got;
+	}
+	if (ctx->json)
+		fprintf(ctx->out, "{\"deals\":%zu,\"registered\":%zu,\"already\":%zu}\n", l.n, added,
+			l.n - added);
+	else
+		fprintf(ctx->out, "%zu deals: %zu registered, %zu already known\n", l.n, added,
+			l.n - added);
+	deal_list_free(&l);
+	cairn_buf_free(&text);
+	return CLI_OK;
+fail:
+	deal_list_free(&l);
+	cairn_buf_free(&text);
+	return cli_fail(ctx, "dagstore import-deals");
+}
+
+static int run_import(cli_ctx *ctx, const cli_args *args)
+{
+	return with_repo(ctx, args, "dagstore import-deals", do_import);
+}
+
+static const cli_cmd import_cmd = {
+	.name = "import-deals",
+	.summary = "Register every deal of a list as a shard (the one-time migration).",
+	.usage = "FILE",
+	.description =
+		"FILE is a JSON array of deals, each with \"key\" (or \"PieceCID\", as\n"
+		"{\"/\": \"baga...\"} or a string) and \"url\" (or \"path\"), or text with\n"
+		"one \"KEY URL\" per line (# starts a comment). Shards are registered New,\n"
+		"10,000 per transaction; run it again after an interruption and it\n"
+		"continues, a second complete run changes nothing. Then index them with\n"
+		"`cairn dagstore initialize-all`. Lotus and Boost deal lists carry no\n"
+		"location for the piece data (it is in sectors, which cairn's sector\n"
+		"storage will mount): turn them into this form first.",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_import,
+};
+
+static const cli_cmd *const dagstore_subs[] = {
+	&destroy_cmd, &gc_cmd, &get_cmd, &import_cmd, &initialize_all_cmd, &initialize_cmd,
+	&list_cmd, &lookup_cmd, &recover_cmd, &register_cmd, NULL,
+};
+
+const cli_cmd cli_dagstore_cmd = {
+	.name = "dagstore",
+	.summary = "The DAG store: deal pieces as indexed shards, any block found by CID.",
+	.description = "Every piece is a shard: registered with where its CAR is, indexed once\n"
+		       "(a CARv2 index per shard, and one top-level index from multihash to\n"
+		       "shards), then served. The store is --repo (default $CAIRN_PATH, else\n"
+		       "~/.cairn); one process owns it at a time.",
+	.subs = dagstore_subs,
+};
