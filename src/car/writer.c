@@ -9,11 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "car_i.h"
 
 #define FLUSH_AT (1u << 20)
+/* A block this large goes from the caller's buffer to the file with
+ * pwritev, beside what is buffered, instead of being copied first. */
+#define DIRECT_AT (64u << 10)
 
 struct cairn_car_writer {
 	int fd;
@@ -41,6 +45,37 @@ static int flush(cairn_car_writer *w)
 	if (rc)
 		return rc;
 	w->flushed += w->out.len;
+	cairn_buf_clear(&w->out);
+	return 0;
+}
+
+/* Writes the buffer and then `data`, in one system call where it can. */
+static int flush_with(cairn_car_writer *w, const uint8_t *data, size_t len)
+{
+	struct iovec iov[2] = {{w->out.data, w->out.len}, {(void *)data, len}};
+	uint64_t at = w->flushed;
+	int i = w->out.len ? 0 : 1;
+
+	while (i < 2) {
+		ssize_t n = pwritev(w->fd, iov + i, 2 - i, (off_t)at);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cairn_error_set(CAIRN_EIO, "%s: write at byte %llu: %s", w->path,
+					       (unsigned long long)at, strerror(errno));
+		}
+		at += (uint64_t)n;
+		while (i < 2 && (size_t)n >= iov[i].iov_len) {
+			n -= (ssize_t)iov[i].iov_len;
+			i++;
+		}
+		if (i < 2) {
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	w->flushed = at;
 	cairn_buf_clear(&w->out);
 	return 0;
 }
@@ -127,8 +162,11 @@ int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_
 	offset = position(w) - w->data_offset;
 	cairn_buf_append(&w->out, varint, cairn_varint_encode(varint, (uint64_t)cid->len + len));
 	cairn_buf_append(&w->out, cid->bytes, cid->len);
-	cairn_buf_append(&w->out, data, len);
+	if (len < DIRECT_AT)
+		cairn_buf_append(&w->out, data, len);
 	if ((rc = w->out.err))
+		goto fail;
+	if (len >= DIRECT_AT && (rc = flush_with(w, data, len)))
 		goto fail;
 	if (w->index && (rc = cairn_car_index_builder_add(w->index, cid, offset)))
 		goto fail;
