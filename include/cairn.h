@@ -12,6 +12,7 @@
 #include "cairn/db.h"
 #include "cairn/mount.h"
 #include "cairn/dagstore.h"
+#include "cairn/serve.h"
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -16,9 +16,12 @@ libcmocka-dev
 liblmdb-dev
 libsqlite3-dev
 libcurl4-openssl-dev
+libmicrohttpd-dev
 nginx-light
 openssl
 time
+wrk
+curl
 "
 
 missing=""

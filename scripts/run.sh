@@ -3,8 +3,9 @@
 # data plane up to serving: a client's files are packed into a CAR (the CIDs
 # ipfs-car gives), the provider computes the deal's piece CID, imports the
 # deal into the DAG store as a shard, indexes it, and serves every block by
-# CID through the top-level index; the client's unpack restores the files.
-# (`cairn serve` and the fetch over HTTP come with the serve issue.)
+# CID through the top-level index and then over HTTP from `cairn serve` (the
+# trustless gateway's raw and CAR responses); the client's unpack of the CAR
+# fetched restores the files.
 set -eu
 cairn=$(cd "$(dirname "${1:-build/cairn}")" && pwd)/$(basename "${1:-build/cairn}")
 fixtures=$(cd "$(dirname "$0")/../../shared/fixtures/codec/fixtures" && pwd)
@@ -41,7 +42,31 @@ for cid in $("$cairn" car ls deal.car); do
 done
 printf '\nrun: %d blocks served by CID through the DAG store, all identical\n' "$n"
 
+# Retrieval over HTTP: `cairn serve` owns the store while it runs.
+"$cairn" serve --listen 127.0.0.1:0 >serve.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+i=0
+while [ ! -s "$CAIRN_PATH/api" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat serve.log >&2; echo "run: cairn serve did not start" >&2; exit 1; }
+	sleep 0.1
+done
+port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$CAIRN_PATH/api")
+printf '\n\033[1m$ cairn serve --listen 127.0.0.1:0\033[0m  (api: %s)\n' "$(cat "$CAIRN_PATH/api")"
+step curl -sS -o fetched.car -D headers.txt "http://127.0.0.1:$port/ipfs/$root?format=car"
+grep -i -E '^(content-type|x-ipfs-roots|etag):' headers.txt
+"$cairn" car ls fetched.car | sort >got.txt
+"$cairn" car ls deal.car | sort >want.txt
+cmp -s got.txt want.txt || { echo "run: the CAR served differs from the CAR packed" >&2; exit 1; }
+printf '\nrun: %d blocks fetched as one CAR over HTTP, the same set as packed\n' "$(wc -l <got.txt)"
+step curl -sS -o root.bin "http://127.0.0.1:$port/ipfs/$root?format=raw"
+"$cairn" car get-block deal.car "$root" want.bin
+cmp root.bin want.bin
+kill -TERM $server
+wait $server || true
+
 # The client's side: the retrieved CAR back into files.
-step "$cairn" unpack deal.car -o restored
+step "$cairn" unpack fetched.car -o restored
 diff -r files restored
-printf '\nrun: %s unpacked, identical to the files packed\n' "$root"
+printf '\nrun: %s fetched over HTTP and unpacked, identical to the files packed\n' "$root"

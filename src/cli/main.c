@@ -29,6 +29,7 @@ static const cli_cmd *const groups[] = {
 	&cli_dagstore_cmd,
 	&cli_pack_cmd,
 	&cli_piece_cmd,
+	&cli_serve_cmd,
 	&cli_store_cmd,
 	&cli_unpack_cmd,
 	&version_cmd,

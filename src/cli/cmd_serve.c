@@ -1,0 +1,108 @@
+/* cmd_serve.c: `cairn serve`: the store's DAG store over HTTP until SIGINT
+ * or SIGTERM, holding the store's lock and announcing itself in $REPO/api. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "repo.h"
+
+/* The api file holds one multiaddr, as Lotus's does
+ * ("/ip4/127.0.0.1/tcp/8080/http"), with the port actually bound. */
+static int write_api(char *path, size_t cap, const cli_repo *r, const char *listen, unsigned port)
+{
+	char host[64], line[160];
+	const char *colon;
+	bool v6 = listen[0] == '[';
+	size_t hn;
+	int n;
+
+	if (v6) {
+		colon = strchr(listen, ']');
+		hn = colon ? (size_t)(colon - listen - 1) : 0;
+		memcpy(host, listen + 1, hn < sizeof(host) ? hn : 0);
+	} else {
+		colon = strrchr(listen, ':');
+		hn = colon ? (size_t)(colon - listen) : 0;
+		memcpy(host, listen, hn < sizeof(host) ? hn : 0);
+	}
+	host[hn < sizeof(host) ? hn : 0] = 0;
+	n = snprintf(line, sizeof(line), "/%s/%s/tcp/%u/http\n", v6 ? "ip6" : "ip4", host, port);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return cairn_error_set(CAIRN_EINVAL, "listen address too long");
+	if ((size_t)snprintf(path, cap, "%s/api", r->path) >= cap)
+		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", r->path);
+	return cairn_file_replace_atomic(path, line, (size_t)n, 0644);
+}
+
+static int run_serve(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_serve_options so = CAIRN_SERVE_OPTIONS_INIT;
+	const char *listen = cli_opt_value(args, "listen");
+	cairn_server *srv = NULL;
+	char api[4200];
+	sigset_t set, old;
+	cli_repo r;
+	int sig = 0, rc;
+
+	if (!listen)
+		listen = "127.0.0.1:8080";
+	so.listen = listen;
+	if (cli_repo_open(&r, args))
+		return cli_fail(ctx, "serve");
+	/* SIGINT and SIGTERM are blocked before MHD's threads start, so they
+	 * inherit the mask and this thread takes them in sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (cairn_serve_start(&srv, r.dagstore, &so)) {
+		rc = cli_fail(ctx, "serve");
+		goto out;
+	}
+	if (write_api(api, sizeof(api), &r, listen, cairn_serve_port(srv))) {
+		rc = cli_fail(ctx, "serve");
+		goto out;
+	}
+	fprintf(ctx->err, "cairn serve: %s on port %u (store %s; api file %s)\n", listen,
+		cairn_serve_port(srv), r.path, api);
+	fflush(ctx->err);
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(ctx->err, "cairn serve: %s: stopping\n", strsignal(sig));
+	if (unlink(api) < 0 && errno != ENOENT)
+		fprintf(ctx->err, "cairn serve: %s: %s\n", api, strerror(errno));
+	rc = CLI_OK;
+out:
+	cairn_serve_stop(srv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	cli_repo_close(&r);
+	return rc;
+}
+
+static const cli_opt serve_opts[] = {
+	CLI_OPT_REPO,
+	{"listen", 'l', "ADDR:PORT", "where to listen (default 127.0.0.1:8080; port 0: a free one)"},
+	{NULL, 0, NULL, NULL},
+};
+
+const cli_cmd cli_serve_cmd = {
+	.name = "serve",
+	.summary = "Serve the DAG store's blocks and CARs over HTTP (trustless gateway).",
+	.description = "Holds the store (other commands on it fail until it stops) and writes its\n"
+		       "address to $REPO/api as a multiaddr (/ip4/127.0.0.1/tcp/8080/http).\n"
+		       "Routes: GET|HEAD /ipfs/{cid}?format=raw (or Accept:\n"
+		       "application/vnd.ipld.raw): one block; ?format=car (or Accept:\n"
+		       "application/vnd.ipld.car): a CARv1 of the DAG, depth first, each block once\n"
+		       "(dag-scope=all, or block); GET /healthz. Stops on SIGINT or SIGTERM and\n"
+		       "removes the api file. Example:\n"
+		       "  cairn serve --listen 127.0.0.1:8080 &\n"
+		       "  curl -s 'http://127.0.0.1:8080/ipfs/bafy...?format=car' > dag.car",
+	.opts = serve_opts,
+	.min_args = 0,
+	.max_args = 0,
+	.run = run_serve,
+};

@@ -1,0 +1,53 @@
+#!/bin/sh
+# client.sh: a real retrieval client against `cairn serve`:
+# @helia/verified-fetch (../shared/clients/fetch.mjs) fetches a file packed by
+# cairn (ipfs-car's CIDs) and files inside a directory, asking for single
+# raw blocks, verifying each and reassembling the UnixFS file; the bytes must
+# equal the originals.
+# Usage: tests/serve/client.sh CAIRN. Exit 77 (skipped) without node or npm.
+set -eu
+cairn=$1
+here=$(cd "$(dirname "$0")" && pwd)
+clients=${CAIRN_CLIENTS:-$here/../../../shared/clients}
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "client: no node/npm: skipped"; exit 77; }
+[ -d "$clients" ] || { echo "client: no $clients: skipped"; exit 77; }
+if [ ! -d "$clients/node_modules" ]; then
+	(cd "$clients" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "client: npm ci failed" >&2; exit 1; }
+fi
+work=$(mktemp -d)
+server=
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+export CAIRN_PATH="$work/store"
+cd "$work"
+head -c 3000000 /dev/urandom >f.bin
+mkdir -p d/sub
+head -c 1500000 /dev/urandom >d/a.bin
+printf 'hello from cairn\n' >d/sub/h.txt
+file_root=$("$cairn" pack --no-wrap f.bin -o f.car)
+dir_root=$("$cairn" pack d -o d.car)
+"$cairn" dagstore register-shard p1 f.car >/dev/null
+"$cairn" dagstore register-shard p2 d.car >/dev/null
+"$cairn" dagstore initialize-all >/dev/null
+"$cairn" serve --listen 127.0.0.1:0 >serve.log 2>&1 &
+server=$!
+i=0
+while [ ! -s "$CAIRN_PATH/api" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat serve.log >&2; echo "client: cairn serve did not start" >&2; exit 1; }
+	sleep 0.1
+done
+port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$CAIRN_PATH/api")
+fail=0
+check() { # PATH-UNDER-/ipfs/ EXPECTED-FILE
+	out=$(cd "$clients" && node fetch.mjs "http://127.0.0.1:$port" "$1" "$work/got.bin" 2>&1) || {
+		echo "FAIL $1: $out"; fail=1; return; }
+	if cmp -s "$work/got.bin" "$2"; then
+		echo "ok   $1 ($(wc -c <"$2") bytes, verified by @helia/verified-fetch)"
+	else
+		echo "FAIL $1: bytes differ from $2 ($out)"; fail=1
+	fi
+}
+check "$file_root" f.bin
+check "$dir_root/a.bin" d/a.bin
+check "$dir_root/sub/h.txt" d/sub/h.txt
+exit $fail
