@@ -13,6 +13,9 @@
 #include "cairn/mount.h"
 #include "cairn/dagstore.h"
 #include "cairn/serve.h"
+#include "cairn/adt.h"
+#include "cairn/export.h"
+#include "cairn/snapshot.h"
 
 #define CAIRN_VERSION "0.1.0"
 
