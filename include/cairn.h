@@ -16,6 +16,7 @@
 #include "cairn/adt.h"
 #include "cairn/export.h"
 #include "cairn/snapshot.h"
+#include "cairn/sector.h"
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -374,6 +374,11 @@ static void slot_give(cairn_dagstore *ds)
 }
 
 /* Opens a shard's mount in a slot of its own (indexing, acquirers). */
+static bool is_remote(const shard *sh)
+{
+	return !strncasecmp(sh->url, "http://", 7) || !strncasecmp(sh->url, "https://", 8);
+}
+
 static int mount_open(cairn_mount **out, cairn_dagstore *ds, const shard *sh)
 {
 	cairn_mount_options mo = CAIRN_MOUNT_OPTIONS_INIT;
@@ -596,8 +601,7 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	/* A transient copy of an HTTP piece is reused by URL, whatever the
 	 * server holds now: a recovery must fetch again. The HTTP client can
 	 * only drop every unused transient (no per-URL call yet), so it does. */
-	if (during == CAIRN_SHARD_RECOVERING &&
-	    (!strncasecmp(sh->url, "http://", 7) || !strncasecmp(sh->url, "https://", 8)))
+	if (during == CAIRN_SHARD_RECOVERING && is_remote(sh))
 		cairn_mount_http_gc(ds->http, NULL);
 	copts.trusted = !ds->opts.verify;
 	copts.zero_length_as_eof = true;
@@ -1357,6 +1361,30 @@ static void unpin(cairn_dagstore *ds, shard *sh)
 	pthread_mutex_unlock(&ds->lock);
 }
 
+/* A shard whose bytes no longer read back as they were indexed goes to
+ * Errored, as dagstore does on a failed acquire: lookups skip it from then
+ * on, and `recover-shard` brings it back. A remote mount's failure may be a
+ * passing network fault, so there only corruption counts. The state is
+ * checked first so that a recovery under way is not overwritten. */
+static void read_failed(cairn_dagstore *ds, shard *sh, int rc)
+{
+	char reason[1024];
+	bool available;
+
+	if (rc == CAIRN_ENOMEM || (is_remote(sh) && rc != CAIRN_ECORRUPT))
+		return;
+	pthread_mutex_lock(&ds->lock);
+	available = sh->state == CAIRN_SHARD_AVAILABLE && !sh->busy;
+	pthread_mutex_unlock(&ds->lock);
+	if (!available)
+		return;
+	snprintf(reason, sizeof(reason), "%s", cairn_error_last());
+	cairn_log(CAIRN_LOG_WARN, "dagstore: shard %s: a read failed, so it is Errored until "
+		  "recovered: %s", sh->key, reason);
+	set_state(ds, sh, CAIRN_SHARD_ERRORED, reason);
+	cairn_error_set(rc, "%s", reason);
+}
+
 /* Reads the block at a hit, checking it is the CID's. */
 static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 		    const cairn_tlindex_hit *hit, bool verify, char *key_out)
@@ -1370,6 +1398,7 @@ static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 	if (!(sh = pin(ds, hit->shard)))
 		return CAIRN_ENOTFOUND;
 	if ((rc = cached_mount_get(&m, ds, sh))) {
+		read_failed(ds, sh, rc);
 		unpin(ds, sh);
 		return rc;
 	}
@@ -1378,7 +1407,9 @@ static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 	rc = cairn_mount_car_section_read(&sec, out, m, sh->data_offset, sh->data_end,
 					  hit->offset, &o);
 	cached_mount_put(ds, sh);
-	if (!rc && !cairn_cid_multihash_equal(&sec.cid, cid))
+	if (rc)
+		read_failed(ds, sh, rc);
+	else if (!cairn_cid_multihash_equal(&sec.cid, cid))
 		rc = CAIRN_ENOTFOUND; /* a short-key collision: not this block */
 	if (!rc && key_out)
 		snprintf(key_out, CAIRN_SHARD_KEY_MAX, "%s", sh->key);

@@ -1375,6 +1375,28 @@ static void test_many_holders(void **state)
 	assert_string_equal(key, name);
 	/* A block only a gone holder has: an error, not a wrong answer. */
 	assert_true(cairn_dagstore_get(ds, &buf, &pool[10].cid, NULL) < 0);
+	/* ... and that holder is Errored, with the reason, so lookups skip
+	 * it from now on; recovered once its file is back, it serves again. */
+	{
+		cairn_shard_info in;
+
+		assert_int_equal(cairn_dagstore_info(&in, ds, "h00"), 0);
+		assert_int_equal(in.state, CAIRN_SHARD_ERRORED);
+		assert_non_null(in.error);
+		assert_non_null(strstr(in.error, "h00.car"));
+		cairn_shard_info_clear(&in);
+		assert_int_equal(cairn_dagstore_has(ds, &pool[10].cid), 0);
+		idx[0] = 5;
+		idx[1] = 10;
+		idx[2] = 5;
+		tpath(path, "h00.car");
+		car_make(path, idx, 3, 1, 0);
+		assert_int_equal(cairn_dagstore_recover(ds, "h00"), 0);
+		if (cairn_dagstore_get(ds, &buf, &pool[10].cid, key))
+			fail_msg("get after recovery: %s", cairn_error_last());
+		assert_string_equal(key, "h00");
+		assert_memory_equal(buf.data, pool[10].data, pool[10].len);
+	}
 	cairn_buf_free(&buf);
 }
 
