@@ -247,9 +247,11 @@ CAIRN_API int cairn_mount_http_new(cairn_mount_http **out, const cairn_mount_htt
 /* Registers "http" and "https" with this client; the registry and every
  * mount hold a reference, so the client may be freed at once. */
 CAIRN_API int cairn_mount_http_register(cairn_mount_http *h, cairn_mount_registry *reg);
-/* Deletes every complete transient no mount uses (dagstore's GC); `freed_out`
- * (may be NULL) gets the bytes freed. Returns how many were deleted. */
-CAIRN_API int cairn_mount_http_gc(cairn_mount_http *h, uint64_t *freed_out);
+/* Deletes every complete transient no mount uses (dagstore's GC), or with a
+ * `url` only that URL's copy if unused (a recovery that must fetch again);
+ * `freed_out` (may be NULL) gets the bytes freed. Returns how many were
+ * deleted. */
+CAIRN_API int cairn_mount_http_gc(cairn_mount_http *h, const char *url, uint64_t *freed_out);
 CAIRN_API void cairn_mount_http_get_stats(cairn_mount_http *h, cairn_mount_http_stats *out);
 /* Drops the caller's reference; the client goes when its registries and
  * mounts are gone. NULL is accepted. */

@@ -599,10 +599,9 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	if ((rc = drop_index(ds, sh)))
 		goto fail;
 	/* A transient copy of an HTTP piece is reused by URL, whatever the
-	 * server holds now: a recovery must fetch again. The HTTP client can
-	 * only drop every unused transient (no per-URL call yet), so it does. */
+	 * server holds now: a recovery must fetch again. */
 	if (during == CAIRN_SHARD_RECOVERING && is_remote(sh))
-		cairn_mount_http_gc(ds->http, NULL);
+		cairn_mount_http_gc(ds->http, sh->url, NULL);
 	copts.trusted = !ds->opts.verify;
 	copts.zero_length_as_eof = true;
 	if ((rc = mount_open(&m, ds, sh)) ||
@@ -1710,7 +1709,7 @@ int cairn_dagstore_gc(cairn_dagstore *ds, cairn_dagstore_gc_stats *out)
 		if (!ds->by_key[i]->refs && !ds->by_key[i]->busy && !ds->by_key[i]->pins)
 			drop_cached(ds, ds->by_key[i]);
 	pthread_mutex_unlock(&ds->lock);
-	if ((rc = cairn_mount_http_gc(ds->http, &freed)) < 0)
+	if ((rc = cairn_mount_http_gc(ds->http, NULL, &freed)) < 0)
 		return rc;
 	out->bytes_freed = freed;
 	out->transients_removed = (uint64_t)rc;

@@ -218,11 +218,31 @@ int cairn_mount_http_register(cairn_mount_http *h, cairn_mount_registry *reg)
 	return 0;
 }
 
-int cairn_mount_http_gc(cairn_mount_http *h, uint64_t *freed_out)
+/* A transient's name: the first 16 bytes of the URL's SHA-256, in hex. */
+static int transient_key(char key[33], const char *url)
 {
+	uint8_t digest[CAIRN_MH_DIGEST_MAX];
+	int rc;
+
+	if ((rc = cairn_multihash_sum(digest, CAIRN_MH_SHA2_256, url, strlen(url))) < 0)
+		return rc;
+	for (size_t i = 0; i < 16; i++)
+		snprintf(key + 2 * i, 3, "%02x", digest[i]);
+	return 0;
+}
+
+int cairn_mount_http_gc(cairn_mount_http *h, const char *url, uint64_t *freed_out)
+{
+	char key[33];
+	int rc;
+
 	if (freed_out)
 		*freed_out = 0;
-	return h->ts ? cairn_mount__tstore_gc(h->ts, freed_out) : 0;
+	if (!h->ts)
+		return 0;
+	if (url && (rc = transient_key(key, url)))
+		return rc;
+	return cairn_mount__tstore_gc(h->ts, url ? key : NULL, freed_out);
 }
 
 void cairn_mount_http_get_stats(cairn_mount_http *h, cairn_mount_http_stats *out)
@@ -819,7 +839,6 @@ static int fill_download(int fd, cairn_mount__tstore *ts, cairn_mount__transient
 
 static int open_transient(http_mount *hm, const probe_result *pr)
 {
-	uint8_t digest[CAIRN_MH_DIGEST_MAX];
 	char key[33];
 	fill_ctx fc = {hm, pr->size_known ? pr->size : UINT64_MAX};
 	size_t n;
@@ -829,10 +848,8 @@ static int open_transient(http_mount *hm, const probe_result *pr)
 		return cairn_error_set(CAIRN_EUNSUPPORTED,
 			"%s: the server does not honour Range requests (HTTP 200 to a Range probe), and no transients directory is configured for a local copy",
 			hm->name);
-	if ((rc = cairn_multihash_sum(digest, CAIRN_MH_SHA2_256, hm->url, strlen(hm->url))) < 0)
+	if ((rc = transient_key(key, hm->url)))
 		return rc;
-	for (size_t i = 0; i < 16; i++)
-		snprintf(key + 2 * i, 3, "%02x", digest[i]);
 	if ((rc = cairn_mount__tstore_acquire(&hm->t, &hm->fd, hm->h->ts, key, fc.expected, hm->name,
 					      fill_download, &fc)))
 		return rc;

@@ -60,7 +60,9 @@ void cairn_mount__tstore_touch(cairn_mount__transient *t);
 void cairn_mount__tstore_release(cairn_mount__tstore *ts, cairn_mount__transient *t, int fd);
 const char *cairn_mount__transient_path(const cairn_mount__transient *t);
 uint64_t cairn_mount__transient_size(const cairn_mount__transient *t);
-int cairn_mount__tstore_gc(cairn_mount__tstore *ts, uint64_t *freed_out);
+/* Deletes the unused complete copies (only the one of `key` unless NULL);
+ * returns how many. */
+int cairn_mount__tstore_gc(cairn_mount__tstore *ts, const char *key, uint64_t *freed_out);
 void cairn_mount__tstore_stats(cairn_mount__tstore *ts, cairn_mount_http_stats *out);
 
 #endif

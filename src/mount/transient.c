@@ -515,14 +515,24 @@ uint64_t cairn_mount__transient_size(const cairn_mount__transient *t)
 	return t->size;
 }
 
-int cairn_mount__tstore_gc(cairn_mount__tstore *ts, uint64_t *freed_out)
+int cairn_mount__tstore_gc(cairn_mount__tstore *ts, const char *key, uint64_t *freed_out)
 {
 	uint64_t freed = 0;
 	int n = 0;
 	cairn_mount__transient *t;
 
 	pthread_mutex_lock(&ts->mu);
-	while ((t = lru(ts))) {
+	if (key) {
+		/* one copy: dropped if unused, as the whole-store pass would */
+		t = find(ts, key);
+		if (t && t->state == T_COMPLETE && t->refs == 0) {
+			freed = t->size;
+			n = 1;
+			ts->evictions++;
+			drop(ts, t, "dropped for a fresh copy");
+		}
+	}
+	while (!key && (t = lru(ts))) {
 		freed += t->size;
 		n++;
 		ts->evictions++;

@@ -420,7 +420,7 @@ static int command(char **argv, int argc)
 	if (!strcmp(argv[0], "gc") && argc == 1) {
 		uint64_t freed;
 
-		rc = cairn_mount_http_gc(http, &freed);
+		rc = cairn_mount_http_gc(http, NULL, &freed);
 		printf("gc %d %" PRIu64 "\n", rc, freed);
 		return rc < 0 ? rc : 0;
 	}

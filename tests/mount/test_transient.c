@@ -166,15 +166,15 @@ static void test_basic(void **state)
 	assert_int_equal(stats(ts).transient_bytes, 10000);
 	assert_int_equal(stats(ts).downloads, 1);
 	/* In use: gc leaves it. */
-	assert_int_equal(cairn_mount__tstore_gc(ts, NULL), 0);
+	assert_int_equal(cairn_mount__tstore_gc(ts, NULL, NULL), 0);
 	cairn_mount__tstore_release(ts, t, fd);
-	assert_int_equal(cairn_mount__tstore_gc(ts, NULL), 0);
+	assert_int_equal(cairn_mount__tstore_gc(ts, NULL, NULL), 0);
 	cairn_mount__tstore_release(ts, t2, fd2);
 	assert_int_equal(stats(ts).transients_in_use, 0);
 	{
 		uint64_t freed;
 
-		assert_int_equal(cairn_mount__tstore_gc(ts, &freed), 1);
+		assert_int_equal(cairn_mount__tstore_gc(ts, NULL, &freed), 1);
 		assert_int_equal(freed, 10000);
 	}
 	assert_false(exists(dir2, k, ".complete"));
