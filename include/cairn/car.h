@@ -85,6 +85,26 @@ CAIRN_API int cairn_car_reader_open(cairn_car_reader **out, const char *path,
  * `name` is used in messages. */
 CAIRN_API int cairn_car_reader_open_fd(cairn_car_reader **out, int fd, const char *name,
 				       const cairn_car_options *opts);
+/* Where a reader's bytes come from when they are not a descriptor: a mount
+ * (a remote piece, a sector). `read_at` fills all of [off, off + n) or fails
+ * with the error set, and is never asked for bytes past `size`; it must be
+ * thread-safe for cairn_car_verify and cairn_car_section_read_source. The
+ * struct is copied; `ctx` must outlive the reader. */
+typedef struct cairn_car_source {
+	int (*read_at)(void *ctx, void *buf, size_t n, uint64_t off);
+	void *ctx;
+	uint64_t size;
+	const char *name;   /* for messages (copied) */
+	size_t window;      /* the least a refill reads (0: 1 MiB) */
+	bool remote;        /* each read is a round trip: the headers come in a
+			     * small first read, and a large block skipped is
+			     * read through rather than jumped over */
+} cairn_car_source;
+
+/* The same over a source. After the headers, nothing past the payload's end
+ * is read (a CARv2's index is not fetched). */
+CAIRN_API int cairn_car_reader_open_source(cairn_car_reader **out, const cairn_car_source *src,
+					   const cairn_car_options *opts);
 CAIRN_API void cairn_car_reader_free(cairn_car_reader *r);
 
 /* 1 or 2. */
@@ -100,7 +120,10 @@ CAIRN_API const cairn_cid *cairn_car_reader_roots(const cairn_car_reader *r);
 CAIRN_API uint64_t cairn_car_reader_data_offset(const cairn_car_reader *r);
 CAIRN_API uint64_t cairn_car_reader_header_len(const cairn_car_reader *r);
 CAIRN_API uint64_t cairn_car_reader_data_end(const cairn_car_reader *r);
+/* The descriptor read, or -1 for a source. */
 CAIRN_API int cairn_car_reader_fd(const cairn_car_reader *r);
+/* Bytes read so far (windows, headers and blocks). */
+CAIRN_API uint64_t cairn_car_reader_bytes_read(const cairn_car_reader *r);
 
 /* Reads the next section. Returns 1 with `out` filled, 0 at the end of the
  * data, or a negative code: CAIRN_ECORRUPT (truncated or malformed section,
@@ -119,6 +142,12 @@ CAIRN_API int cairn_car_reader_seek(cairn_car_reader *r, uint64_t offset);
 CAIRN_API int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd,
 				     const char *name, uint64_t data_offset, uint64_t data_end,
 				     uint64_t offset, const cairn_car_options *opts);
+/* The same over a source: two reads at most (the head with a small block,
+ * then the rest of a larger one). */
+CAIRN_API int cairn_car_section_read_source(cairn_car_section *out, cairn_buf *block,
+					    const cairn_car_source *src, uint64_t data_offset,
+					    uint64_t data_end, uint64_t offset,
+					    const cairn_car_options *opts);
 
 /* --------------------------------------------------------------- verify */
 typedef struct cairn_car_stats {

@@ -259,40 +259,19 @@ CAIRN_API void cairn_mount_http_free(cairn_mount_http *h);
 
 /* ---------------------------------------------------- CARs over a mount
  *
- * Reads a CARv1, or the CARv1 inside a CARv2, through any mount, with the
- * same checks, bounds, offsets and messages as cairn_car_reader (the
- * section offsets are from the start of the CARv1 payload, as a CARv2 index
- * stores them). Reads go through a window of `window` bytes (0: 4 MiB for
- * a remote mount, 1 MiB for a local one) that grows only to the largest
+ * A mount as the source of a cairn_car_reader: a CARv1, or the CARv1 inside
+ * a CARv2, read through any mount with the reader's checks, bounds, offsets
+ * and messages. Reads go through a window of `window` bytes (0: 4 MiB for a
+ * remote mount, 1 MiB for a local one) that grows only to the largest
  * section, and never past the payload's end (a CARv2's index is not
- * fetched). A block skipped (trusted, want_block false) larger than the
- * window is not read at all. Not thread-safe; the mount must outlive it.
- * With a local mount, cairn_mount_fd plus cairn_car_reader_open_fd is the
- * same and a little faster.
+ * fetched). The mount must outlive the reader.
  */
-typedef struct cairn_mount_car cairn_mount_car;
 
-/* Reads the headers. CAIRN_ECORRUPT, CAIRN_EUNSUPPORTED, CAIRN_ETOOBIG as
- * cairn_car_reader_open; read errors from the mount. `opts` may be NULL. */
-CAIRN_API int cairn_mount_car_open(cairn_mount_car **out, cairn_mount *m,
+/* Fills `out` to read `m`. */
+CAIRN_API void cairn_mount_car_source(cairn_car_source *out, cairn_mount *m, size_t window);
+/* cairn_car_reader_open_source over `m`. */
+CAIRN_API int cairn_mount_car_open(cairn_car_reader **out, cairn_mount *m,
 				   const cairn_car_options *opts, size_t window);
-/* 1 with `out` filled, 0 at the end of the data (or at a zero-length
- * section when opts->zero_length_as_eof: Filecoin pieces are a CARv1 and
- * zero padding), or the codes of cairn_car_reader_next. `out->block` is
- * borrowed until the next call. */
-CAIRN_API int cairn_mount_car_next(cairn_mount_car *r, cairn_car_section *out, bool want_block);
-CAIRN_API unsigned cairn_mount_car_version(const cairn_mount_car *r);
-/* NULL for a CARv1; borrowed. */
-CAIRN_API const cairn_car_v2_header *cairn_mount_car_v2_header(const cairn_mount_car *r);
-CAIRN_API size_t cairn_mount_car_root_count(const cairn_mount_car *r);
-CAIRN_API const cairn_cid *cairn_mount_car_roots(const cairn_mount_car *r);
-CAIRN_API uint64_t cairn_mount_car_data_offset(const cairn_mount_car *r);
-CAIRN_API uint64_t cairn_mount_car_data_end(const cairn_mount_car *r);
-CAIRN_API uint64_t cairn_mount_car_header_len(const cairn_mount_car *r);
-/* Bytes read from the mount so far. */
-CAIRN_API uint64_t cairn_mount_car_bytes_read(const cairn_mount_car *r);
-/* NULL is accepted. */
-CAIRN_API void cairn_mount_car_free(cairn_mount_car *r);
 
 /* Opens, calls `fn` for every section (`block` NULL unless opts is
  * untrusted, when each block is hashed first) and frees: the DAG store's
@@ -301,9 +280,9 @@ CAIRN_API int cairn_mount_car_foreach(cairn_mount *m, const cairn_car_options *o
 				      cairn_car_section_fn fn, void *payload);
 
 /* Reads one section at payload offset `offset` into `block` (grown as
- * needed): cairn_car_section_read over a mount, for serving blocks found by
- * an index. Two reads at most (head, then the rest of a block over 500
- * bytes). Thread-safe when the mount is. */
+ * needed): cairn_car_section_read_source over a mount, for serving blocks
+ * found by an index. Two reads at most (head, then the rest of a block over
+ * 500 bytes). Thread-safe when the mount is. */
 CAIRN_API int cairn_mount_car_section_read(cairn_car_section *out, cairn_buf *block,
 					   cairn_mount *m, uint64_t data_offset,
 					   uint64_t data_end, uint64_t offset,

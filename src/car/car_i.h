@@ -16,8 +16,9 @@ int cairn_car__header_parse(unsigned *version, cairn_cid **roots, size_t *nroots
 #define CAIRN_CAR__SECTION_HEAD_MAX (CAIRN_VARINT_MAX + CAIRN_CID_MAX_BYTES)
 
 struct cairn_car_reader {
-	int fd;
+	int fd;                /* -1 when reading a source */
 	bool own_fd;
+	cairn_car_source src;  /* read_at NULL when reading fd */
 	char *name;
 	cairn_car_options opts;
 	unsigned version;
@@ -25,6 +26,8 @@ struct cairn_car_reader {
 	cairn_cid *roots;
 	size_t nroots;
 	uint64_t file_size;
+	uint64_t limit;        /* reads stop here: the size, then the payload's end */
+	uint64_t bytes_read;
 	uint64_t data_offset;  /* start of the CARv1 payload */
 	uint64_t data_end;     /* end of the CARv1 payload */
 	uint64_t header_len;   /* CARv1 header, varint included */
@@ -33,7 +36,13 @@ struct cairn_car_reader {
 	size_t win_cap, win_len;
 	uint64_t win_start;
 	size_t read_min;       /* the least a window refill reads */
+	size_t window;         /* read_min between blocks */
 };
+
+/* Reads up to n bytes at `off` from the descriptor or the source into buf,
+ * *got of them: fewer only at the end (or where a file shrank under the
+ * reader). Thread-safe. */
+int cairn_car__read_at(const cairn_car_reader *r, void *buf, size_t n, uint64_t off, size_t *got);
 
 /* Parses the length varint and CID of a section from `p` (avail bytes, at
  * file offset `at`) and checks them against the payload's end; fills `s`

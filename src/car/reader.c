@@ -1,5 +1,7 @@
 /* reader.c: reading a CARv1, or the CARv1 inside a CARv2, one section at a
- * time through a pread window, so memory stays flat on any file size.
+ * time through a pread window, so memory stays flat on any file size. The
+ * bytes come from a descriptor or from a source (a mount: an HTTP piece, a
+ * sector), through the same window and the same checks.
  *
  * Layout read (offsets absolute in the file):
  *   CARv1: [varint hdr_len | header] [varint len | CID | block]*   to EOF
@@ -25,19 +27,54 @@
  * (an index of 1 MiB chunks would read the whole file to find its heads). */
 #define HEAD_READ (4u << 10)
 #define SKIP_BIG (64u << 10)
+/* What a remote source's first read takes: the headers of nearly every
+ * CAR, and no more, so the index of a small CARv2 is not fetched with its
+ * header. */
+#define HEADER_READ (4u << 10)
 #define SECTION_HEAD_MAX CAIRN_CAR__SECTION_HEAD_MAX
 /* What cairn_car_section_read reads first: a head and a small block. */
 #define SECTION_READ 512
 
 static const cairn_car_options default_opts = CAIRN_CAR_OPTIONS_INIT;
 
-/* Makes file bytes [off, off + n) available and returns them; n may run
- * past the end of the file only if `short_ok`, with *avail set to what
- * there is. */
+int cairn_car__read_at(const cairn_car_reader *r, void *buf, size_t n, uint64_t off, size_t *got)
+{
+	int rc;
+
+	*got = 0;
+	if (r->src.read_at) {
+		if (off >= r->src.size)
+			return 0;
+		if (n > r->src.size - off)
+			n = (size_t)(r->src.size - off);
+		if (n && (rc = r->src.read_at(r->src.ctx, buf, n, off)))
+			return rc;
+		*got = n;
+		return 0;
+	}
+	while (*got < n) {
+		ssize_t k = pread(r->fd, (uint8_t *)buf + *got, n - *got, (off_t)(off + *got));
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return cairn_error_set(CAIRN_EIO, "%s: read at byte %llu: %s", r->name,
+					       (unsigned long long)(off + *got), strerror(errno));
+		}
+		if (k == 0)
+			break; /* the file shrank under us: short */
+		*got += (size_t)k;
+	}
+	return 0;
+}
+
+/* Makes bytes [off, off + n) available and returns them; *avail is less
+ * than n only at the limit (the end of the file, then of the payload). */
 static int window(cairn_car_reader *r, uint64_t off, size_t n, const uint8_t **out,
 		  size_t *avail)
 {
 	size_t want, got = 0;
+	int rc;
 
 	if (off >= r->win_start && off + n <= r->win_start + r->win_len) {
 		*out = r->win + (off - r->win_start);
@@ -55,24 +92,14 @@ static int window(cairn_car_reader *r, uint64_t off, size_t n, const uint8_t **o
 		r->win = p;
 		r->win_cap = want;
 	}
-	if (off < r->file_size && want > r->file_size - off)
-		want = (size_t)(r->file_size - off);
-	if (off >= r->file_size)
+	if (off >= r->limit)
 		want = 0;
-	while (got < want) {
-		ssize_t k = pread(r->fd, r->win + got, want - got, (off_t)(off + got));
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			r->win_len = 0;
-			return cairn_error_set(CAIRN_EIO, "%s: read at byte %llu: %s", r->name,
-					       (unsigned long long)(off + got), strerror(errno));
-		}
-		if (k == 0)
-			break; /* the file shrank under us: short */
-		got += (size_t)k;
-	}
+	else if (want > r->limit - off)
+		want = (size_t)(r->limit - off);
+	r->win_len = 0;
+	if ((rc = cairn_car__read_at(r, r->win, want, off, &got)))
+		return rc;
+	r->bytes_read += got;
 	r->win_start = off;
 	r->win_len = got;
 	*out = r->win;
@@ -181,24 +208,22 @@ static int open_headers(cairn_car_reader *r)
 	return 0;
 }
 
-int cairn_car_reader_open_fd(cairn_car_reader **out, int fd, const char *name,
-			     const cairn_car_options *opts)
+/* Allocates a reader of `size` bytes named `name` and reads its headers;
+ * the caller has set fd or src in `proto`. */
+static int open_reader(cairn_car_reader **out, const cairn_car_reader *proto, const char *name,
+		       const cairn_car_options *opts)
 {
 	cairn_car_reader *r;
-	struct stat st;
 	int rc;
 
-	*out = NULL;
-	if (!name)
-		name = "CAR";
-	if (fstat(fd, &st) < 0)
-		return cairn_error_set(CAIRN_EIO, "%s: %s", name, strerror(errno));
 	if (!(r = cairn_calloc(1, sizeof(*r))))
 		return CAIRN_ENOMEM;
-	r->fd = fd;
+	*r = *proto;
 	r->opts = opts ? *opts : default_opts;
-	r->read_min = WINDOW_MIN;
-	r->file_size = (uint64_t)st.st_size;
+	r->limit = r->file_size;
+	if (!r->window)
+		r->window = WINDOW_MIN;
+	r->read_min = r->src.remote ? HEADER_READ : r->window;
 	if (!(r->name = cairn_strndup(name, strlen(name)))) {
 		cairn_free(r);
 		return CAIRN_ENOMEM;
@@ -207,8 +232,44 @@ int cairn_car_reader_open_fd(cairn_car_reader **out, int fd, const char *name,
 		cairn_car_reader_free(r);
 		return rc;
 	}
+	/* From here on nothing past the payload is needed. */
+	r->limit = r->data_end;
+	r->read_min = r->window;
 	*out = r;
 	return 0;
+}
+
+int cairn_car_reader_open_fd(cairn_car_reader **out, int fd, const char *name,
+			     const cairn_car_options *opts)
+{
+	cairn_car_reader proto = {0};
+	struct stat st;
+
+	*out = NULL;
+	if (!name)
+		name = "CAR";
+	if (fstat(fd, &st) < 0)
+		return cairn_error_set(CAIRN_EIO, "%s: %s", name, strerror(errno));
+	proto.fd = fd;
+	proto.file_size = (uint64_t)st.st_size;
+	return open_reader(out, &proto, name, opts);
+}
+
+int cairn_car_reader_open_source(cairn_car_reader **out, const cairn_car_source *src,
+				 const cairn_car_options *opts)
+{
+	cairn_car_reader proto = {0};
+
+	if (!out)
+		return cairn_error_set(CAIRN_EINVAL, "car reader: NULL argument");
+	*out = NULL;
+	if (!src || !src->read_at)
+		return cairn_error_set(CAIRN_EINVAL, "car reader: a source without read_at");
+	proto.fd = -1;
+	proto.src = *src;
+	proto.file_size = src->size;
+	proto.window = src->window;
+	return open_reader(out, &proto, src->name ? src->name : "CAR", opts);
 }
 
 int cairn_car_reader_open(cairn_car_reader **out, const char *path, const cairn_car_options *opts)
@@ -252,6 +313,7 @@ uint64_t cairn_car_reader_data_offset(const cairn_car_reader *r) { return r->dat
 uint64_t cairn_car_reader_header_len(const cairn_car_reader *r) { return r->header_len; }
 uint64_t cairn_car_reader_data_end(const cairn_car_reader *r) { return r->data_end; }
 int cairn_car_reader_fd(const cairn_car_reader *r) { return r->fd; }
+uint64_t cairn_car_reader_bytes_read(const cairn_car_reader *r) { return r->bytes_read; }
 
 int cairn_car_reader_seek(cairn_car_reader *r, uint64_t offset)
 {
@@ -364,7 +426,7 @@ int cairn_car_reader_next(cairn_car_reader *r, cairn_car_section *out, bool want
 					r->name, &r->opts)))
 		return rc;
 	if (want_block || !r->opts.trusted) {
-		r->read_min = WINDOW_MIN;
+		r->read_min = r->window;
 		if ((rc = need(r, out->block_offset, (size_t)out->block_len, &p, "a block")))
 			return rc;
 		out->block = p;
@@ -372,47 +434,36 @@ int cairn_car_reader_next(cairn_car_reader *r, cairn_car_section *out, bool want
 			return rc;
 		if (!want_block)
 			out->block = NULL;
-	} else {
-		r->read_min = out->block_len >= SKIP_BIG ? HEAD_READ : WINDOW_MIN;
+	} else if (!r->src.remote) {
+		r->read_min = out->block_len >= SKIP_BIG ? HEAD_READ : r->window;
 	}
 	r->pos = out->block_offset + out->block_len;
 	return 1;
 }
 
-int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, const char *name,
-			   uint64_t data_offset, uint64_t data_end, uint64_t offset,
-			   const cairn_car_options *opts)
+/* One section at payload offset `offset`, the head and, for a small block,
+ * the block too in one read: a lookup is then one system call (on a cold
+ * cache one page read; over HTTP one round trip) rather than two. `r` holds
+ * only the fd or the source and the name. */
+static int section_read(cairn_car_section *out, cairn_buf *block, const cairn_car_reader *r,
+			uint64_t data_offset, uint64_t data_end, uint64_t offset,
+			const cairn_car_options *opts)
 {
-	/* The head and, for a small block, the block too in one pread: a
-	 * lookup is then one system call (and on a cold cache one page read)
-	 * rather than two. */
 	uint8_t head[SECTION_READ];
 	uint64_t at = data_offset + offset;
-	size_t avail = 0, used, have;
+	size_t used, have, want, avail, rest;
 	int rc;
 
 	if (!opts)
 		opts = &default_opts;
-	if (offset >= data_end - data_offset)
+	if (data_offset > data_end || offset >= data_end - data_offset)
 		return cairn_error_set(CAIRN_ECORRUPT, "%s: offset %llu is past the end of the data",
-				       name, (unsigned long long)offset);
-	while (avail < SECTION_HEAD_MAX && avail < data_end - at) {
-		size_t want = sizeof(head) - avail;
-		ssize_t k;
-
-		if (want > data_end - at - avail)
-			want = (size_t)(data_end - at - avail);
-		k = pread(fd, head + avail, want, (off_t)(at + avail));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return cairn_error_set(CAIRN_EIO, "%s: read at byte %llu: %s", name,
-					       (unsigned long long)at, strerror(errno));
-		if (k == 0)
-			break;
-		avail += (size_t)k;
-	}
-	if ((rc = cairn_car__parse_head(out, &used, head, avail, at, data_offset, data_end, name, opts)))
+				       r->name, (unsigned long long)offset);
+	want = data_end - at < sizeof(head) ? (size_t)(data_end - at) : sizeof(head);
+	if ((rc = cairn_car__read_at(r, head, want, at, &avail)))
+		return rc;
+	if ((rc = cairn_car__parse_head(out, &used, head, avail, at, data_offset, data_end,
+					r->name, opts)))
 		return rc;
 	cairn_buf_clear(block);
 	if ((rc = cairn_buf_reserve(block, (size_t)out->block_len)))
@@ -420,14 +471,51 @@ int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, con
 	have = avail - used < out->block_len ? avail - used : (size_t)out->block_len;
 	if (have)
 		memcpy(block->data, head + used, have);
-	if (have < out->block_len &&
-	    (rc = cairn_file_pread_full(fd, block->data + have, (size_t)out->block_len - have,
-					out->block_offset + have, name)))
-		return rc;
+	if (have < out->block_len) {
+		want = (size_t)out->block_len - have;
+		if ((rc = cairn_car__read_at(r, block->data + have, want, out->block_offset + have,
+					     &rest)))
+			return rc;
+		if (rest < want)
+			return cairn_error_set(CAIRN_ECORRUPT,
+				"%s: at byte %llu: unexpected end of file in a block (%zu of %zu bytes)",
+				r->name, (unsigned long long)(out->block_offset + have + rest), rest,
+				want);
+	}
 	block->len = (size_t)out->block_len;
 	block->data[block->len] = '\0';
 	out->block = block->data;
-	if (!opts->trusted && (rc = verify(out, name)))
+	if (!opts->trusted && (rc = verify(out, r->name)))
 		return rc;
 	return 0;
+}
+
+int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, const char *name,
+			   uint64_t data_offset, uint64_t data_end, uint64_t offset,
+			   const cairn_car_options *opts)
+{
+	cairn_car_reader r = {0};
+
+	r.fd = fd;
+	r.name = (char *)name;
+	return section_read(out, block, &r, data_offset, data_end, offset, opts);
+}
+
+int cairn_car_section_read_source(cairn_car_section *out, cairn_buf *block,
+				  const cairn_car_source *src, uint64_t data_offset,
+				  uint64_t data_end, uint64_t offset, const cairn_car_options *opts)
+{
+	cairn_car_reader r = {0};
+
+	if (!out || !block || !src || !src->read_at)
+		return cairn_error_set(CAIRN_EINVAL, "car section read: NULL argument");
+	r.fd = -1;
+	r.src = *src;
+	r.name = (char *)(src->name ? src->name : "CAR");
+	if (data_offset > data_end || data_end > src->size)
+		return cairn_error_set(CAIRN_EINVAL,
+			"%s: payload [%llu, %llu) is not inside the source (%llu bytes)", r.name,
+			(unsigned long long)data_offset, (unsigned long long)data_end,
+			(unsigned long long)src->size);
+	return section_read(out, block, &r, data_offset, data_end, offset, opts);
 }

@@ -104,6 +104,7 @@ static int read_own(shared *sh, const job *j, size_t i, own_buf *ob)
 	uint64_t at = j->start + it->block;
 	size_t n = (size_t)it->len, got = 0;
 	char msg[512];
+	int rc;
 
 	if (n > ob->cap) {
 		uint8_t *p = cairn_realloc(ob->p, n);
@@ -115,26 +116,18 @@ static int read_own(shared *sh, const job *j, size_t i, own_buf *ob)
 		ob->p = p;
 		ob->cap = n;
 	}
-	while (got < n) {
-		ssize_t k = pread(r->fd, ob->p + got, n - got, (off_t)(at + got));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			snprintf(msg, sizeof(msg), "%s: read at byte %llu: %s", r->name,
-				 (unsigned long long)(at + got), strerror(errno));
-			fail(sh, j, i, CAIRN_EIO, msg);
-			return CAIRN_EIO;
-		}
-		if (k == 0) {
-			/* The file shrank under us. */
-			snprintf(msg, sizeof(msg),
-				 "%s: at byte %llu: unexpected end of file in a block (%zu of %zu bytes)",
-				 r->name, (unsigned long long)(at + got), got, n);
-			fail(sh, j, i, CAIRN_ECORRUPT, msg);
-			return CAIRN_ECORRUPT;
-		}
-		got += (size_t)k;
+	if ((rc = cairn_car__read_at(r, ob->p, n, at, &got))) {
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last());
+		fail(sh, j, i, rc, msg);
+		return rc;
+	}
+	if (got < n) {
+		/* The file shrank under us. */
+		snprintf(msg, sizeof(msg),
+			 "%s: at byte %llu: unexpected end of file in a block (%zu of %zu bytes)",
+			 r->name, (unsigned long long)(at + got), got, n);
+		fail(sh, j, i, CAIRN_ECORRUPT, msg);
+		return CAIRN_ECORRUPT;
 	}
 	return 0;
 }
@@ -226,8 +219,8 @@ static int load(const cairn_car_reader *r, job *j, size_t upto)
 {
 	while (j->have < upto && !j->eof) {
 		uint64_t at = j->start + j->have;
-		size_t want = upto - j->have;
-		ssize_t k;
+		size_t want = upto - j->have, k;
+		int rc;
 
 		if (want >= r->data_end - at) {
 			want = (size_t)(r->data_end - at);
@@ -236,16 +229,11 @@ static int load(const cairn_car_reader *r, job *j, size_t upto)
 				break;
 			}
 		}
-		k = pread(r->fd, j->buf + j->have, want, (off_t)at);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return cairn_error_set(CAIRN_EIO, "%s: read at byte %llu: %s", r->name,
-					       (unsigned long long)at, strerror(errno));
-		}
-		if (k == 0)
+		if ((rc = cairn_car__read_at(r, j->buf + j->have, want, at, &k)))
+			return rc;
+		if (k < want)
 			j->eof = true; /* the file shrank under us: short */
-		j->have += (size_t)k;
+		j->have += k;
 	}
 	return 0;
 }

@@ -582,7 +582,7 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 {
 	cairn_car_options copts = CAIRN_CAR_OPTIONS_INIT;
 	index_job job = {ds, sh, NULL, {0}, 0, 0};
-	cairn_mount_car *r = NULL;
+	cairn_car_reader *r = NULL;
 	cairn_mount *m = NULL;
 	cairn_buf idx = {0};
 	uint8_t sha[32];
@@ -608,12 +608,12 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	    (rc = cairn_car_index_builder_new(&job.builder, CAIRN_CAR_INDEX_MH_SORTED, false)) ||
 	    (rc = cairn_mount_car_open(&r, m, &copts, 0)))
 		goto fail;
-	data_offset = cairn_mount_car_data_offset(r);
+	data_offset = cairn_car_reader_data_offset(r);
 	data_end = data_offset;
 	for (;;) {
 		cairn_car_section s;
 
-		if ((n = cairn_mount_car_next(r, &s, false)) < 0) {
+		if ((n = cairn_car_reader_next(r, &s, false)) < 0) {
 			rc = n;
 			goto fail;
 		}
@@ -624,7 +624,7 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 		/* Where the data ends: before the padding of a piece. */
 		data_end = s.block_offset + s.block_len;
 	}
-	cairn_mount_car_free(r);
+	cairn_car_reader_free(r);
 	r = NULL;
 	mount_close(ds, m);
 	m = NULL;
@@ -666,7 +666,7 @@ fail:
 		char reason[1024];
 
 		snprintf(reason, sizeof(reason), "%s", cairn_error_last());
-		cairn_mount_car_free(r);
+		cairn_car_reader_free(r);
 		r = NULL;
 		mount_close(ds, m);
 		m = NULL;

@@ -282,7 +282,7 @@ static int sections(const char *url, const sopts *so, bool ref)
 			print_section(&s);
 		cairn_car_reader_free(r);
 	} else {
-		cairn_mount_car *r;
+		cairn_car_reader *r;
 		cairn_mount *m;
 
 		if ((rc = cairn_mount_open(&m, reg, url, &mopts)))
@@ -291,12 +291,12 @@ static int sections(const char *url, const sopts *so, bool ref)
 			cairn_mount_close(m);
 			return end_line(rc);
 		}
-		printf("version %u data %" PRIu64 "-%" PRIu64 " roots %zu\n", cairn_mount_car_version(r),
-		       cairn_mount_car_data_offset(r), cairn_mount_car_data_end(r),
-		       cairn_mount_car_root_count(r));
-		while ((rc = cairn_mount_car_next(r, &s, so->blocks)) == 1)
+		printf("version %u data %" PRIu64 "-%" PRIu64 " roots %zu\n", cairn_car_reader_version(r),
+		       cairn_car_reader_data_offset(r), cairn_car_reader_data_end(r),
+		       cairn_car_reader_root_count(r));
+		while ((rc = cairn_car_reader_next(r, &s, so->blocks)) == 1)
 			print_section(&s);
-		cairn_mount_car_free(r);
+		cairn_car_reader_free(r);
 		cairn_mount_close(m);
 	}
 	return end_line(rc);

@@ -149,7 +149,7 @@ static void ref_run(run *out, const char *path, const cairn_car_options *o, bool
 
 static void mount_run(run *out, cairn_mount *m, const cairn_car_options *o, bool want, size_t window)
 {
-	cairn_mount_car *r;
+	cairn_car_reader *r;
 	cairn_car_section s;
 	int rc;
 
@@ -158,22 +158,22 @@ static void mount_run(run *out, cairn_mount *m, const cairn_car_options *o, bool
 	snprintf(out->open_msg, sizeof(out->open_msg), "%s", out->open_rc ? cairn_error_last() : "");
 	if (out->open_rc)
 		return;
-	out->version = cairn_mount_car_version(r);
-	out->data_offset = cairn_mount_car_data_offset(r);
-	out->data_end = cairn_mount_car_data_end(r);
-	out->header_len = cairn_mount_car_header_len(r);
-	out->nroots = cairn_mount_car_root_count(r);
+	out->version = cairn_car_reader_version(r);
+	out->data_offset = cairn_car_reader_data_offset(r);
+	out->data_end = cairn_car_reader_data_end(r);
+	out->header_len = cairn_car_reader_header_len(r);
+	out->nroots = cairn_car_reader_root_count(r);
 	for (size_t i = 0; i < out->nroots && i < 4; i++)
-		out->roots[i] = cairn_mount_car_roots(r)[i];
+		out->roots[i] = cairn_car_reader_roots(r)[i];
 	if (out->version == 2)
-		assert_non_null(cairn_mount_car_v2_header(r));
+		assert_non_null(cairn_car_reader_v2_header(r));
 	else
-		assert_null(cairn_mount_car_v2_header(r));
-	while ((rc = cairn_mount_car_next(r, &s, want)) == 1)
+		assert_null(cairn_car_reader_v2_header(r));
+	while ((rc = cairn_car_reader_next(r, &s, want)) == 1)
 		record(out, &s);
 	out->end_rc = rc;
 	snprintf(out->end_msg, sizeof(out->end_msg), "%s", rc ? cairn_error_last() : "");
-	cairn_mount_car_free(r);
+	cairn_car_reader_free(r);
 }
 
 static void same(const run *a, const run *b, const char *what)
@@ -347,7 +347,7 @@ static void test_remote_reads(void **state)
 {
 	char path[PATH_MAX + 64];
 	cairn_car_options o = CAIRN_CAR_OPTIONS_INIT;
-	cairn_mount_car *r;
+	cairn_car_reader *r;
 	cairn_car_section s;
 	spy_mount *spy;
 	uint64_t data_end, block_bytes = 0, sections = 0;
@@ -357,17 +357,17 @@ static void test_remote_reads(void **state)
 	snprintf(path, sizeof(path), "%s/sample-wrapped-v2.car", cars);
 	spy = spy_open(path);
 	assert_int_equal(cairn_mount_car_open(&r, &spy->base, NULL, 0), 0);
-	assert_int_equal(cairn_mount_car_version(r), 2);
-	data_end = cairn_mount_car_data_end(r);
+	assert_int_equal(cairn_car_reader_version(r), 2);
+	data_end = cairn_car_reader_data_end(r);
 	assert_true(data_end < cairn_mount_size(&spy->base));
-	while ((rc = cairn_mount_car_next(r, &s, true)) == 1)
+	while ((rc = cairn_car_reader_next(r, &s, true)) == 1)
 		;
 	assert_int_equal(rc, 0);
 	assert_true(spy->max_end <= data_end);
-	assert_int_equal(cairn_mount_car_bytes_read(r), spy->bytes);
+	assert_int_equal(cairn_car_reader_bytes_read(r), spy->bytes);
 	/* One 4 MiB window holds this whole CAR: two reads (headers, payload). */
 	assert_true(spy->reads <= 2);
-	cairn_mount_car_free(r);
+	cairn_car_reader_free(r);
 	cairn_mount_close(&spy->base);
 
 	/* Trusted, no blocks, a window smaller than the blocks: only heads. */
@@ -375,7 +375,7 @@ static void test_remote_reads(void **state)
 	spy = spy_open(path);
 	o.trusted = true;
 	assert_int_equal(cairn_mount_car_open(&r, &spy->base, &o, 64), 0);
-	while ((rc = cairn_mount_car_next(r, &s, false)) == 1) {
+	while ((rc = cairn_car_reader_next(r, &s, false)) == 1) {
 		if (s.block_len > 200)
 			block_bytes += s.block_len;
 		sections++;
@@ -386,7 +386,7 @@ static void test_remote_reads(void **state)
 		fail_msg("read %llu bytes of %llu, %llu in %llu sections of over 200 bytes",
 			 (unsigned long long)spy->bytes, (unsigned long long)cairn_mount_size(&spy->base),
 			 (unsigned long long)block_bytes, (unsigned long long)sections);
-	cairn_mount_car_free(r);
+	cairn_car_reader_free(r);
 	cairn_mount_close(&spy->base);
 }
 
@@ -499,20 +499,20 @@ static void test_alloc_failure(void **state)
 	snprintf(path, sizeof(path), "%s/carv1-basic.car", cars);
 	m = open_file(path);
 	for (long n = 1; n < 100 && !ok; n++) {
-		cairn_mount_car *r = NULL;
+		cairn_car_reader *r = NULL;
 		cairn_car_section s;
 		int rc;
 
 		cairn_alloc_fail_after(n, false);
 		if (!(rc = cairn_mount_car_open(&r, m, NULL, 0)))
-			while ((rc = cairn_mount_car_next(r, &s, true)) == 1)
+			while ((rc = cairn_car_reader_next(r, &s, true)) == 1)
 				;
 		cairn_alloc_fail_after(-1, false);
 		if (rc)
 			assert_int_equal(rc, CAIRN_ENOMEM);
 		else
 			ok = 1;
-		cairn_mount_car_free(r);
+		cairn_car_reader_free(r);
 	}
 	assert_true(ok);
 	cairn_mount_close(m);
