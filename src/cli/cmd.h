@@ -3,7 +3,9 @@
 #ifndef CAIRN_CLI_CMD_H
 #define CAIRN_CLI_CMD_H
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cairn.h"
@@ -78,5 +80,35 @@ const char *cli_paint(const cli_ctx *ctx, const char *sgr, const char *s, char *
 
 /* Resolves --color[=WHEN] values; CAIRN_EINVAL for an unknown one. */
 int cli_color_parse(cli_color *out, const char *value);
+
+/* ------------------------------------------------ output files (io.c)
+ *
+ * A file written under a temporary name beside it, fsynced and renamed into
+ * place by cli_out_commit, so a failed or killed command leaves the old
+ * file or none, never half of one. With `stream`, "-" is standard output
+ * and an existing device or pipe (/dev/null, a FIFO) is written in place:
+ * a rename would replace it with a regular file. */
+typedef struct cli_out {
+	char tmp[PATH_MAX];  /* "" when there is none */
+	const char *path;    /* for messages */
+	int fd;
+	bool in_place;       /* standard output or a device: no rename */
+	bool own_fd;         /* ours to close */
+} cli_out;
+
+/* `ctx` is used only with `stream`, and may be NULL otherwise. */
+int cli_out_open(cli_ctx *ctx, cli_out *o, const char *path, bool stream);
+/* Closes the descriptor and gives the temporary name to a writer that
+ * opens the file itself (not for streams). */
+const char *cli_out_release(cli_out *o);
+int cli_out_commit(cli_out *o);
+/* Removes the temporary file; after a commit it does nothing. */
+void cli_out_abort(cli_out *o);
+/* Writes `data` as the whole of `path`, through a temporary name. */
+int cli_out_write_file(const char *path, const void *data, size_t n);
+
+/* A byte count: digits with an optional binary suffix (KiB, MiB, GiB, TiB,
+ * case-insensitive). CAIRN_EINVAL otherwise, with no message set. */
+int cli_parse_size(uint64_t *out, const char *s);
 
 #endif

@@ -174,84 +174,6 @@ static int parse_cid_list(cid_list *out, const char *s)
 	return 0;
 }
 
-/* --------------------------------------------------------- output files */
-
-typedef struct {
-	char tmp[PATH_MAX];
-	const char *path;
-	int fd;
-} out_file;
-
-static int out_open(out_file *o, const char *path)
-{
-	o->path = path;
-	o->fd = -1;
-	if (snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(o->tmp)) {
-		o->tmp[0] = '\0'; /* so out_abort unlinks nothing */
-		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", path);
-	}
-	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (o->fd < 0) {
-		o->tmp[0] = '\0';
-		return cairn_error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
-	}
-	return 0;
-}
-
-/* Hands the temporary name to a writer that opens the file itself. */
-static const char *out_release(out_file *o)
-{
-	close(o->fd);
-	o->fd = -1;
-	return o->tmp;
-}
-
-static int out_commit(out_file *o)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(o->path, '/');
-	int rc;
-
-	if (o->fd >= 0) {
-		rc = cairn_file_fsync(o->fd, o->path);
-		if (close(o->fd) < 0 && !rc)
-			rc = cairn_error_set(CAIRN_EIO, "%s: close: %s", o->path, strerror(errno));
-		o->fd = -1;
-		if (rc)
-			return rc;
-	}
-	if (rename(o->tmp, o->path) < 0)
-		return cairn_error_set(CAIRN_EIO, "%s: rename into place: %s", o->path, strerror(errno));
-	o->tmp[0] = '\0';
-	if (!slash)
-		return cairn_file_fsync_dir(".");
-	snprintf(dir, sizeof(dir), "%.*s", slash == o->path ? 1 : (int)(slash - o->path), o->path);
-	return cairn_file_fsync_dir(dir);
-}
-
-static void out_abort(out_file *o)
-{
-	if (o->fd >= 0)
-		close(o->fd);
-	o->fd = -1;
-	if (o->tmp[0])
-		unlink(o->tmp);
-	o->tmp[0] = '\0';
-}
-
-/* Writes `data` as the whole of `path`, through a temporary name. */
-static int write_out(const char *path, const void *data, size_t n)
-{
-	out_file o;
-	int rc;
-
-	if (!(rc = out_open(&o, path)) && !(rc = cairn_file_write_full(o.fd, data, n, path)))
-		rc = out_commit(&o);
-	if (rc)
-		out_abort(&o);
-	return rc;
-}
-
 /* Copies file bytes [off, off + n) of `in` to the end of `out`. */
 static int copy_range(int in, const char *in_name, uint64_t off, uint64_t n, int out,
 		      const char *out_name, cairn_progress *p, uint64_t progress_base)
@@ -1006,7 +928,7 @@ static int run_get_block(cli_ctx *ctx, const cli_args *args)
 		goto fail;
 	}
 	if (out && strcmp(out, "-")) {
-		if (write_out(out, data, len))
+		if (cli_out_write_file(out, data, len))
 			goto fail;
 	} else if (fwrite(data, 1, len, ctx->out) != len || fflush(ctx->out)) {
 		cairn_error_set(CAIRN_EIO, "standard output: %s", strerror(errno));
@@ -1052,7 +974,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 	cairn_buf block = CAIRN_BUF_INIT;
 	cid_list stack = {0}, links = {0};
 	cairn_cid_set seen = {0};
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint64_t missing = 0, unfollowed = 0;
 	char str[CAIRN_CID_MAX_STRING];
 	car_src src;
@@ -1079,7 +1001,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 		root = cairn_car_reader_roots(src.r)[0];
 	}
 	cairn_cid_to_string(str, &root);
-	if (out_open(&o, out_path) || cairn_car_writer_open(&w, out_release(&o), &root, 1, &wo) ||
+	if (cli_out_open(NULL, &o, out_path, false) || cairn_car_writer_open(&w, cli_out_release(&o), &root, 1, &wo) ||
 	    cid_list_push(&stack, &root))
 		goto fail;
 	/* Depth first, links in block order, each block once: the order of
@@ -1125,7 +1047,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 			if (cid_list_push(&stack, &links.v[i - 1]))
 				goto fail;
 	}
-	if (cairn_car_writer_finish(w) || out_commit(&o))
+	if (cairn_car_writer_finish(w) || cli_out_commit(&o))
 		goto fail;
 	if (missing)
 		warn(ctx, "%llu linked blocks are not in %s and were left out (--strict to fail)",
@@ -1143,7 +1065,7 @@ static int run_get_dag(cli_ctx *ctx, const cli_args *args)
 	goto out;
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_writer_free(w);
 	src_close(&src);
@@ -1208,7 +1130,7 @@ static int run_index(cli_ctx *ctx, const cli_args *args)
 	cairn_car_section s;
 	cairn_car_v2_header h;
 	cairn_progress p;
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint64_t codec = CAIRN_CAR_INDEX_MH_SORTED, start, end;
 	uint8_t prefix[CAIRN_CAR_V2_PREFIX_LEN];
 	int rc, ret = CLI_FAILED;
@@ -1237,7 +1159,7 @@ static int run_index(cli_ctx *ctx, const cli_args *args)
 		goto fail_progress;
 	if (detached) {
 		cairn_progress_finish(&p);
-		if (write_out(out_path, idx.data, idx.len))
+		if (cli_out_write_file(out_path, idx.data, idx.len))
 			goto fail;
 		goto done;
 	}
@@ -1252,12 +1174,12 @@ static int run_index(cli_ctx *ctx, const cli_args *args)
 		h.characteristics[0] |= 0x80;
 	memcpy(prefix, cairn_car_pragma, CAIRN_CAR_PRAGMA_LEN);
 	cairn_car_v2_header_encode(prefix + CAIRN_CAR_PRAGMA_LEN, &h);
-	if (out_open(&o, out_path) || cairn_file_write_full(o.fd, prefix, sizeof(prefix), out_path) ||
+	if (cli_out_open(NULL, &o, out_path, false) || cairn_file_write_full(o.fd, prefix, sizeof(prefix), out_path) ||
 	    copy_range(cairn_car_reader_fd(r), in, start, h.data_size, o.fd, out_path, &p, h.data_size) ||
 	    cairn_file_write_full(o.fd, idx.data, idx.len, out_path))
 		goto fail_progress;
 	cairn_progress_finish(&p);
-	if (out_commit(&o))
+	if (cli_out_commit(&o))
 		goto fail;
 done:
 	if (ctx->json) {
@@ -1277,7 +1199,7 @@ fail_progress:
 	cairn_progress_finish(&p);
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_index_builder_free(b);
 	cairn_buf_free(&idx);
@@ -1292,7 +1214,7 @@ static int run_detach_index(cli_ctx *ctx, const cli_args *args)
 	const char *in = args->argv[0], *out_path = args->argc > 1 ? args->argv[1] : NULL;
 	const cairn_car_v2_header *h;
 	cairn_car_reader *r = NULL;
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint64_t size;
 	int ret = CLI_FAILED, fd;
 
@@ -1307,7 +1229,7 @@ static int run_detach_index(cli_ctx *ctx, const cli_args *args)
 	size = file_size(cairn_car_reader_fd(r));
 	/* Copied as it is, like go-car: an index is judged where it is used. */
 	if (out_path && strcmp(out_path, "-")) {
-		if (out_open(&o, out_path))
+		if (cli_out_open(NULL, &o, out_path, false))
 			goto fail;
 		fd = o.fd;
 	} else if (isatty(fileno(ctx->out))) {
@@ -1321,13 +1243,13 @@ static int run_detach_index(cli_ctx *ctx, const cli_args *args)
 	if (copy_range(cairn_car_reader_fd(r), in, h->index_offset, size - h->index_offset, fd,
 		       out_path, NULL, 0))
 		goto fail;
-	if (o.fd >= 0 && out_commit(&o))
+	if (o.fd >= 0 && cli_out_commit(&o))
 		goto fail;
 	ret = CLI_OK;
 	goto out;
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_reader_free(r);
 	return ret;
@@ -1394,7 +1316,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 	cid_list roots = {0};
 	cairn_cid_set set = {0};
 	cairn_car_section s;
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint64_t total = 0;
 	int rc, ret = CLI_FAILED;
 
@@ -1435,8 +1357,8 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 	}
 	if (!roots.len)
 		warn(ctx, "no roots defined after filtering");
-	if (out_open(&o, out_path) ||
-	    cairn_car_writer_open(&w, out_release(&o), roots.v, roots.len, &wo))
+	if (cli_out_open(NULL, &o, out_path, false) ||
+	    cairn_car_writer_open(&w, cli_out_release(&o), roots.v, roots.len, &wo))
 		goto fail;
 	while ((rc = cairn_car_reader_next(r, &s, true)) == 1) {
 		total++;
@@ -1447,7 +1369,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 			break;
 		}
 	}
-	if (rc < 0 || cairn_car_writer_finish(w) || out_commit(&o))
+	if (rc < 0 || cairn_car_writer_finish(w) || cli_out_commit(&o))
 		goto fail;
 	if (ctx->json) {
 		fputs("{\"out\":", ctx->out);
@@ -1461,7 +1383,7 @@ static int run_filter(cli_ctx *ctx, const cli_args *args)
 	goto out;
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_writer_free(w);
 	cairn_car_reader_free(r);
@@ -1490,7 +1412,7 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 	cid_list roots = {0};
 	cairn_cid_set root_set = {0};
 	cairn_car_section s;
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 
 	if (parse_version(ctx, args, 1, &wo.version))
 		return CLI_USAGE;
@@ -1509,8 +1431,8 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 				goto fail;
 		}
 	}
-	if (out_open(&o, out_path) ||
-	    cairn_car_writer_open(&w, out_release(&o), roots.v, roots.len, &wo))
+	if (cli_out_open(NULL, &o, out_path, false) ||
+	    cairn_car_writer_open(&w, cli_out_release(&o), roots.v, roots.len, &wo))
 		goto fail;
 	for (int i = 0; i < nin; i++) {
 		while ((rc = cairn_car_reader_next(rs[i], &s, true)) == 1) {
@@ -1523,7 +1445,7 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 		if (rc < 0)
 			goto fail;
 	}
-	if (cairn_car_writer_finish(w) || out_commit(&o))
+	if (cairn_car_writer_finish(w) || cli_out_commit(&o))
 		goto fail;
 	if (ctx->json) {
 		fputs("{\"out\":", ctx->out);
@@ -1536,7 +1458,7 @@ static int run_concat(cli_ctx *ctx, const cli_args *args)
 	goto out;
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_writer_free(w);
 	for (int i = 0; rs && i < nin; i++)
@@ -1583,7 +1505,7 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	cairn_buf b = CAIRN_BUF_INIT;
 	cairn_cid *cids = NULL;
 	cid_list roots = {0};
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 
 	if (parse_version(ctx, args, 2, &wo.version))
 		return CLI_USAGE;
@@ -1637,8 +1559,8 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	}
 	if (!roots.len && cid_list_push(&roots, &cids[0]))
 		goto fail;
-	if (out_open(&o, out_path) ||
-	    cairn_car_writer_open(&w, out_release(&o), roots.v, roots.len, &wo))
+	if (cli_out_open(NULL, &o, out_path, false) ||
+	    cairn_car_writer_open(&w, cli_out_release(&o), roots.v, roots.len, &wo))
 		goto fail;
 	for (int i = 0; i < nfiles; i++) {
 		const char *path = args->argv[i + 1];
@@ -1651,7 +1573,7 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 			goto fail;
 		}
 	}
-	if (cairn_car_writer_finish(w) || out_commit(&o))
+	if (cairn_car_writer_finish(w) || cli_out_commit(&o))
 		goto fail;
 	for (size_t i = 0; i < roots.len; i++) {
 		bool present = false;
@@ -1686,7 +1608,7 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	goto out;
 fail:
 	ret = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 out:
 	cairn_car_writer_free(w);
 	cairn_buf_free(&b);

@@ -32,34 +32,6 @@ static int fail(cli_ctx *ctx)
 	return cli_fail(ctx, what(ctx));
 }
 
-/* Parses a byte count: digits with an optional binary suffix (KiB, MiB,
- * GiB, TiB, case-insensitive). */
-static int parse_size(uint64_t *out, const char *s)
-{
-	static const struct {
-		const char *suffix;
-		unsigned shift;
-	} units[] = {{"", 0}, {"kib", 10}, {"mib", 20}, {"gib", 30}, {"tib", 40}};
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return CAIRN_EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return CAIRN_EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcasecmp(end, units[i].suffix)) {
-			if (v > (UINT64_MAX >> units[i].shift))
-				return CAIRN_EINVAL;
-			*out = (uint64_t)v << units[i].shift;
-			return 0;
-		}
-	}
-	return CAIRN_EINVAL;
-}
-
 static int parse_threads(cli_ctx *ctx, const cli_args *args, unsigned *out)
 {
 	const char *t = cli_opt_value(args, "threads");
@@ -137,98 +109,6 @@ static ssize_t in_read(in_file *f, uint8_t *buf, size_t n)
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
-}
-
-/* -------------------------------------------------------- output files */
-
-typedef struct {
-	char tmp[PATH_MAX];
-	const char *path;  /* for messages */
-	int fd;
-	bool is_stdout;    /* no temporary file: written in place */
-	bool direct;       /* an fd of our own on a device or pipe, to close */
-} out_file;
-
-static int out_open(cli_ctx *ctx, out_file *o, const char *path)
-{
-	o->path = path;
-	o->tmp[0] = '\0';
-	o->direct = false;
-	o->is_stdout = !strcmp(path, "-");
-	if (o->is_stdout) {
-		fflush(ctx->out);
-		o->fd = fileno(ctx->out);
-		o->path = "standard output";
-		return 0;
-	}
-	{
-		/* A device or a pipe (/dev/null, a FIFO) is written as it is: a
-		 * rename would replace it with a regular file. */
-		struct stat st;
-
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			o->fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (o->fd < 0)
-				return cairn_error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
-			o->is_stdout = true; /* written in place, closed by nobody */
-			o->direct = true;
-			return 0;
-		}
-	}
-	if (snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(o->tmp)) {
-		o->tmp[0] = '\0';
-		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", path);
-	}
-	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (o->fd < 0) {
-		o->tmp[0] = '\0';
-		return cairn_error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
-	}
-	return 0;
-}
-
-static int out_commit(out_file *o)
-{
-	char dir[PATH_MAX];
-	const char *slash;
-	int rc;
-
-	if (o->direct) {
-		close(o->fd);
-		o->fd = -1;
-	}
-	if (o->is_stdout)
-		return 0;
-	rc = cairn_file_fsync(o->fd, o->path);
-	if (close(o->fd) < 0 && !rc)
-		rc = cairn_error_set(CAIRN_EIO, "%s: close: %s", o->path, strerror(errno));
-	o->fd = -1;
-	if (rc)
-		return rc;
-	if (rename(o->tmp, o->path) < 0)
-		return cairn_error_set(CAIRN_EIO, "%s: rename into place: %s", o->path, strerror(errno));
-	o->tmp[0] = '\0';
-	slash = strrchr(o->path, '/');
-	if (!slash)
-		return cairn_file_fsync_dir(".");
-	snprintf(dir, sizeof(dir), "%.*s", slash == o->path ? 1 : (int)(slash - o->path), o->path);
-	return cairn_file_fsync_dir(dir);
-}
-
-static void out_abort(out_file *o)
-{
-	if (o->direct && o->fd >= 0) {
-		close(o->fd);
-		o->fd = -1;
-	}
-	if (o->is_stdout)
-		return;
-	if (o->fd >= 0)
-		close(o->fd);
-	o->fd = -1;
-	if (o->tmp[0])
-		unlink(o->tmp);
-	o->tmp[0] = '\0';
 }
 
 /* --------------------------------------------------------------- commp */
@@ -351,7 +231,7 @@ static int run_commp(cli_ctx *ctx, const cli_args *args)
 /* ----------------------------------------------------------- pad, unpad */
 
 typedef struct {
-	out_file *o;
+	cli_out *o;
 	uint64_t limit;   /* bytes to keep; UINT64_MAX for all */
 	uint64_t written;
 } sink_state;
@@ -369,7 +249,7 @@ static int sink_write(void *payload, const uint8_t *p, size_t n)
 	return cairn_file_write_full(s->o->fd, p, n, s->o->path);
 }
 
-static int write_zeros(out_file *o, uint64_t n, uint8_t *buf)
+static int write_zeros(cli_out *o, uint64_t n, uint8_t *buf)
 {
 	memset(buf, 0, READ_CHUNK);
 	while (n) {
@@ -385,7 +265,7 @@ static int write_zeros(out_file *o, uint64_t n, uint8_t *buf)
 
 /* Streams IN through fr32 into OUT. `in_limit` stops reading early (unpad
  * --size); `out_limit` cuts the output. */
-static int fr32_copy(cairn_fr32_dir dir, const char *in_path, out_file *o, uint64_t in_limit,
+static int fr32_copy(cairn_fr32_dir dir, const char *in_path, cli_out *o, uint64_t in_limit,
 		     uint64_t out_limit, uint64_t *in_total, uint64_t *out_total, uint8_t *buf)
 {
 	cairn_fr32_stream *s = NULL;
@@ -398,7 +278,7 @@ static int fr32_copy(cairn_fr32_dir dir, const char *in_path, out_file *o, uint6
 	if ((rc = in_open(&f, in_path)) || (rc = cairn_fr32_stream_new(&s, dir, sink_write, &st)))
 		goto out;
 	cairn_progress_start(&p, STDERR_FILENO, false, in_path, f.size);
-	if (f.size < PROGRESS_MIN || o->is_stdout)
+	if (f.size < PROGRESS_MIN || o->in_place)
 		p.active = false;
 	while (done < in_limit) {
 		size_t want = in_limit - done < READ_CHUNK ? (size_t)(in_limit - done) : READ_CHUNK;
@@ -443,7 +323,7 @@ static int run_pad(cli_ctx *ctx, const cli_args *args)
 {
 	const char *in = args->argv[0], *out = args->argv[1];
 	bool full = cli_opt_flag(args, "full");
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint64_t nin, nout;
 	uint8_t *buf = NULL;
 	cairn_piece_info sizes;
@@ -451,20 +331,20 @@ static int run_pad(cli_ctx *ctx, const cli_args *args)
 
 	if ((rc = check_out_tty(ctx, out)))
 		return rc;
-	if (!(buf = cairn_malloc(READ_CHUNK)) || out_open(ctx, &o, out))
+	if (!(buf = cairn_malloc(READ_CHUNK)) || cli_out_open(ctx, &o, out, true))
 		goto fail;
 	if (fr32_copy(CAIRN_FR32_PAD, in, &o, UINT64_MAX, UINT64_MAX, &nin, &nout, buf))
 		goto fail;
 	/* --full: the rest of the piece is zeros, padded or not. */
 	if (full && (cairn_piece_sizes(&sizes, nin) || write_zeros(&o, sizes.padded_size - nout, buf)))
 		goto fail;
-	if (out_commit(&o))
+	if (cli_out_commit(&o))
 		goto fail;
 	cairn_free(buf);
 	return CLI_OK;
 fail:
 	rc = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 	cairn_free(buf);
 	return rc;
 }
@@ -473,12 +353,12 @@ static int run_unpad(cli_ctx *ctx, const cli_args *args)
 {
 	const char *in = args->argv[0], *out = args->argv[1], *size_s = cli_opt_value(args, "size");
 	uint64_t size = UINT64_MAX, in_limit = UINT64_MAX, nin, nout;
-	out_file o = {.fd = -1};
+	cli_out o = {.fd = -1};
 	uint8_t *buf = NULL;
 	int rc;
 
 	if (size_s) {
-		if (parse_size(&size, size_s) || size > CAIRN_PIECE_MAX_PAYLOAD)
+		if (cli_parse_size(&size, size_s) || size > CAIRN_PIECE_MAX_PAYLOAD)
 			return cli_usage_error(ctx, "--size must be a byte count (e.g. 1016 or 2MiB), not '%s'",
 					       size_s);
 		/* Only the quads that hold those bytes are read. */
@@ -486,7 +366,7 @@ static int run_unpad(cli_ctx *ctx, const cli_args *args)
 	}
 	if ((rc = check_out_tty(ctx, out)))
 		return rc;
-	if (!(buf = cairn_malloc(READ_CHUNK)) || out_open(ctx, &o, out))
+	if (!(buf = cairn_malloc(READ_CHUNK)) || cli_out_open(ctx, &o, out, true))
 		goto fail;
 	if (fr32_copy(CAIRN_FR32_UNPAD, in, &o, in_limit, size, &nin, &nout, buf))
 		goto fail;
@@ -496,13 +376,13 @@ static int run_unpad(cli_ctx *ctx, const cli_args *args)
 				(unsigned long long)size);
 		goto fail;
 	}
-	if (out_commit(&o))
+	if (cli_out_commit(&o))
 		goto fail;
 	cairn_free(buf);
 	return CLI_OK;
 fail:
 	rc = fail(ctx);
-	out_abort(&o);
+	cli_out_abort(&o);
 	cairn_free(buf);
 	return rc;
 }
@@ -521,7 +401,7 @@ static int parse_piece(cairn_piece_info *out, const char *s)
 	if ((rc = cairn_cid_parse(&cid, s, n)) || (rc = cairn_piece_cid_decode(out, &cid)))
 		return cairn_error_prefix("piece '%s': ", s);
 	if (colon) {
-		if (parse_size(&size, colon + 1))
+		if (cli_parse_size(&size, colon + 1))
 			return cairn_error_set(CAIRN_EINVAL, "piece '%s': bad size after ':'", s);
 		if (out->padded_size && out->padded_size != size)
 			return cairn_error_set(CAIRN_EINVAL,
@@ -547,7 +427,7 @@ static int run_commd(cli_ctx *ctx, const cli_args *args)
 
 	if (!ss)
 		return cli_usage_error(ctx, "--sector-size is required (e.g. 32GiB)");
-	if (parse_size(&sector, ss))
+	if (cli_parse_size(&sector, ss))
 		return cli_usage_error(ctx, "--sector-size must be a byte count (e.g. 32GiB), not '%s'", ss);
 	if (!(pieces = cairn_calloc((size_t)args->argc + 1, sizeof(*pieces))))
 		return fail(ctx);

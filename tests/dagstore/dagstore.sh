@@ -26,8 +26,8 @@ if [ $# -ne 1 ]; then
 	exit 2
 fi
 CAIRN=$1
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-if [ ! -x "$NGINX" ]; then
+. "$(dirname "$0")/../lib/nginx.sh"
+if ! nginx_found; then
 	echo "dagstore.sh: nginx not found (scripts/install-deps.sh installs nginx-light); skipping" >&2
 	exit 77
 fi
@@ -36,17 +36,13 @@ KILL_SHARDS=${KILL_SHARDS:-20}
 KILL_SHARD_MB=${KILL_SHARD_MB:-20}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-dagstore-XXXXXX")
-nginx_pid=
 bg_pids=()
 cleanup () {
 	for p in "${bg_pids[@]}"; do
 		kill -9 "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
-	if [ -n "$nginx_pid" ]; then
-		kill "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-	fi
+	nginx_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -166,68 +162,7 @@ cp "$www/t1.car" "$work/good/corrupt.car"
 cp "$www/t2.car" "$work/good/truncated.car"
 
 # ------------------------------------------------------------------ nginx
-start_nginx () {
-	local port=$1
-	cat >"$work/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log info;
-events { worker_connections 256; }
-http {
-	access_log $work/access.log;
-	client_body_temp_path $work/tmp/body;
-	proxy_temp_path $work/tmp/proxy;
-	fastcgi_temp_path $work/tmp/fastcgi;
-	uwsgi_temp_path $work/tmp/uwsgi;
-	scgi_temp_path $work/tmp/scgi;
-	default_type application/octet-stream;
-	keepalive_requests 100000;
-	server {
-		listen 127.0.0.1:$port;
-		root $www;
-		location /norange/ { alias $www/; max_ranges 0; }
-	}
-}
-EOF
-	: >"$work/error.log"
-	"$NGINX" -p "$work" -c "$work/nginx.conf" -e "$work/error.log" &
-	nginx_pid=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		if ! kill -0 "$nginx_pid" 2>/dev/null; then
-			wait "$nginx_pid" 2>/dev/null || true
-			nginx_pid=
-			return 1
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
-port=
-for _ in $(seq 20); do
-	p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-	if start_nginx "$p"; then
-		port=$p
-		break
-	fi
-	if [ -n "$nginx_pid" ]; then
-		kill "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-		nginx_pid=
-	fi
-	grep -q "in use" "$work/error.log" || { cat "$work/error.log" >&2; echo "dagstore.sh: nginx did not start" >&2; exit 1; }
-done
-if [ -z "$port" ]; then
-	echo "dagstore.sh: no free port after 20 tries" >&2
-	exit 1
-fi
-base=http://127.0.0.1:$port
-echo "# nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on port $port"
+nginx_start "$work" "$www" "location /norange/ { alias $www/; max_ranges 0; }" || exit 1
 
 # ------------------------------------------------------- register, index
 section "register, initialize"
@@ -470,7 +405,8 @@ check_blocks "after import-deals"
 # -------------------------------------------------------------- the lock
 section "the lock"
 # Held by another process: every command says so and does nothing.
-( flock -n 9 || exit 1; exec sleep 60 ) 9>"$repo/lock" &
+# (flock waits: the poll below takes the lock for an instant too)
+( flock 9 || exit 1; exec sleep 60 ) 9>"$repo/lock" &
 lock_pid=$!
 bg_pids+=("$lock_pid")
 for _ in $(seq 100); do

@@ -21,20 +21,16 @@ if [ $# -ne 1 ]; then
 	exit 2
 fi
 TOOL=$1
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-if [ ! -x "$NGINX" ]; then
+. "$(dirname "$0")/../lib/nginx.sh"
+if ! nginx_found; then
 	echo "http.sh: nginx not found (scripts/install-deps.sh installs nginx-light); skipping" >&2
 	exit 77
 fi
 FIX=${CAIRN_FIXTURES:?CAIRN_FIXTURES is not set}/car
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-mount-http-XXXXXX")
-nginx_pid=
 cleanup () {
-	if [ -n "$nginx_pid" ]; then
-		kill "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-	fi
+	nginx_stop
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -78,73 +74,10 @@ head -c $((8 << 20)) /dev/urandom >"$www/big/big3.bin"
 cp "$www/big/big1.bin" "$www/tmp/shrink.bin"
 
 # ------------------------------------------------------------------ nginx
-start_nginx () {
-	local port=$1
-	cat >"$work/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log info;
-events { worker_connections 256; }
-http {
-	log_format conn '\$connection \$status \$request_method \$uri "\$http_range"';
-	access_log $work/access.log conn;
-	client_body_temp_path $work/tmp/body;
-	proxy_temp_path $work/tmp/proxy;
-	fastcgi_temp_path $work/tmp/fastcgi;
-	uwsgi_temp_path $work/tmp/uwsgi;
-	scgi_temp_path $work/tmp/scgi;
-	default_type application/octet-stream;
-	keepalive_requests 100000;
-	keepalive_timeout 60s;
-	server {
-		listen 127.0.0.1:$port;
-		root $www;
-		location /norange/ { alias $www/; max_ranges 0; }
+nginx_start "$work" "$www" "location /norange/ { alias $www/; max_ranges 0; }
 		location /redirect/ { rewrite ^/redirect/(.*)\$ /\$1 redirect; }
 		location = /err500 { return 500; }
-		location = /err403 { return 403; }
-	}
-}
-EOF
-	: >"$work/error.log"
-	"$NGINX" -p "$work" -c "$work/nginx.conf" -e "$work/error.log" &
-	nginx_pid=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		if ! kill -0 "$nginx_pid" 2>/dev/null; then
-			wait "$nginx_pid" 2>/dev/null || true
-			nginx_pid=
-			return 1
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
-port=
-for _ in $(seq 20); do
-	p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-	if start_nginx "$p"; then
-		port=$p
-		break
-	fi
-	if [ -n "$nginx_pid" ]; then
-		kill "$nginx_pid" 2>/dev/null || true
-		wait "$nginx_pid" 2>/dev/null || true
-		nginx_pid=
-	fi
-	grep -q "in use" "$work/error.log" || { cat "$work/error.log" >&2; echo "http.sh: nginx did not start" >&2; exit 1; }
-done
-if [ -z "$port" ]; then
-	echo "http.sh: no free port after 20 tries" >&2
-	exit 1
-fi
-base=http://127.0.0.1:$port
-echo "# nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on port $port"
+		location = /err403 { return 403; }" || exit 1
 
 # Requests nginx logged for a URI: "<connection> <status> ..." lines.
 log_for () { grep -F " $1 " "$work/access.log" || true; }
