@@ -22,6 +22,9 @@ openssl
 time
 wrk
 curl
+btrfs-progs
+xfsprogs
+e2fsprogs
 "
 
 missing=""

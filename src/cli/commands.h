@@ -14,5 +14,6 @@ extern const cli_cmd cli_pack_cmd;
 extern const cli_cmd cli_unpack_cmd;
 extern const cli_cmd cli_piece_cmd;
 extern const cli_cmd cli_serve_cmd;
+extern const cli_cmd cli_snapshot_cmd;
 
 #endif

@@ -30,6 +30,7 @@ static const cli_cmd *const groups[] = {
 	&cli_pack_cmd,
 	&cli_piece_cmd,
 	&cli_serve_cmd,
+	&cli_snapshot_cmd,
 	&cli_store_cmd,
 	&cli_unpack_cmd,
 	&version_cmd,

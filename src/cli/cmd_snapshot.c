@@ -1,0 +1,426 @@
+/* cmd_snapshot.c: `cairn snapshot`: copy-on-write snapshots of the store
+ * (create, list, rm), clones that open as stores of their own, rollback. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "repo.h"
+
+static const char *human(char *buf, size_t cap, uint64_t n)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+/* Says who holds the store, before an operation that needs it free: a
+ * running `cairn serve` is named by its api file and the lock's pid. */
+static int check_free(cli_ctx *ctx, const char *what, const char *repo, const char *hint)
+{
+	char api[4200], pidtxt[32] = "";
+	struct stat st;
+	long pid = 0;
+
+	if (cairn_snapshot_store_holder(&pid, repo))
+		return cli_fail(ctx, what);
+	if (pid == 0)
+		return CLI_OK;
+	if (pid > 0)
+		snprintf(pidtxt, sizeof(pidtxt), " (pid %ld)", pid);
+	snprintf(api, sizeof(api), "%s/api", repo);
+	if (stat(api, &st) == 0)
+		fprintf(ctx->err, "cairn: %s: the store %s is in use by a running `cairn serve`%s; "
+			"stop it %s\n", what, repo, pidtxt, hint);
+	else
+		fprintf(ctx->err, "cairn: %s: the store %s is in use by another cairn process%s; "
+			"wait for it or stop it %s\n", what, repo, pidtxt, hint);
+	return CLI_FAILED;
+}
+
+static void print_report(cli_ctx *ctx, const char *verb, const cairn_snapshot_report *r)
+{
+	char shared[32], copied[32];
+
+	human(shared, sizeof(shared), r->bytes_by[CAIRN_SNAPSHOT_REFLINK] +
+		      r->bytes_by[CAIRN_SNAPSHOT_HARDLINK]);
+	human(copied, sizeof(copied), r->bytes_copied);
+	if (ctx->json) {
+		fprintf(ctx->out, "{\"%s\":", verb);
+		cli_json_string(ctx->out, r->name, strlen(r->name));
+		fputs(",\"path\":", ctx->out);
+		cli_json_string(ctx->out, r->path, strlen(r->path));
+		fprintf(ctx->out, ",\"fs\":\"%s\",\"files\":%llu,\"dirs\":%llu", r->fs,
+			(unsigned long long)r->files, (unsigned long long)r->dirs);
+		for (int m = 0; m < CAIRN_SNAPSHOT_METHODS; m++)
+			fprintf(ctx->out, ",\"%s\":{\"files\":%llu,\"bytes\":%llu}",
+				cairn_snapshot_method_name((cairn_snapshot_method)m),
+				(unsigned long long)r->files_by[m], (unsigned long long)r->bytes_by[m]);
+		fprintf(ctx->out, ",\"bytes_shared\":%llu,\"bytes_copied\":%llu,\"skipped\":%llu,"
+			"\"pruned\":%u,\"pause_ms\":%.3f,\"sync_ms\":%.3f,\"total_ms\":%.3f}\n",
+			(unsigned long long)(r->bytes_by[CAIRN_SNAPSHOT_REFLINK] +
+					     r->bytes_by[CAIRN_SNAPSHOT_HARDLINK]),
+			(unsigned long long)r->bytes_copied, (unsigned long long)r->skipped, r->pruned,
+			ms(r->pause_ns), ms(r->sync_ns), ms(r->total_ns));
+		return;
+	}
+	fprintf(ctx->out, "%s %s: %s\n", verb, r->name, r->path);
+	fprintf(ctx->out, "  %llu files on %s: %llu reflinked, %llu hard-linked, %llu copied\n",
+		(unsigned long long)r->files, r->fs,
+		(unsigned long long)r->files_by[CAIRN_SNAPSHOT_REFLINK],
+		(unsigned long long)r->files_by[CAIRN_SNAPSHOT_HARDLINK],
+		(unsigned long long)r->files_by[CAIRN_SNAPSHOT_COPY]);
+	fprintf(ctx->out, "  bytes shared %s, copied %s\n", shared, copied);
+	if (r->skipped)
+		fprintf(ctx->out, "  left out: %llu (see the warnings)\n", (unsigned long long)r->skipped);
+	if (r->pruned)
+		fprintf(ctx->out, "  rolling snapshots removed: %u\n", r->pruned);
+	fprintf(ctx->out, "  writers paused %.1f ms, sync %.1f ms, total %.1f ms\n",
+		ms(r->pause_ns), ms(r->sync_ns), ms(r->total_ns));
+}
+
+static void set_opts(cairn_snapshot_options *o, const cli_args *args)
+{
+	/* --no-reflink forces copies: no shared extents and no shared inodes. */
+	o->no_reflink = cli_opt_flag(args, "no-reflink");
+	o->no_hardlink = o->no_reflink;
+}
+
+/* ---------------------------------------------------------------- create */
+
+static int run_create(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_snapshot_options o = CAIRN_SNAPSHOT_OPTIONS_INIT;
+	cairn_db_options dbo = CAIRN_DB_OPTIONS_INIT;
+	cairn_snapshot_report rep;
+	const char *keep = cli_opt_value(args, "keep");
+	char repo[4096], dbpath[4200];
+	struct stat st;
+	cairn_db *db = NULL;
+	int rc;
+
+	if (keep) {
+		char *end;
+		long k = strtol(keep, &end, 10);
+
+		if (*end || k < 1 || k > 100000)
+			return cli_usage_error(ctx, "--keep must be a count of snapshots (1 or more), "
+					       "not '%s'", keep);
+		o.keep = (unsigned)k;
+	}
+	set_opts(&o, args);
+	if (cli_repo_path(repo, sizeof(repo), args))
+		return cli_fail(ctx, "snapshot create");
+	if ((rc = check_free(ctx, "snapshot create", repo,
+			     "and run this again (snapshots through a running daemon are not "
+			     "offered yet)")))
+		return rc;
+	/* The database is opened only to checkpoint it: its log copied into
+	 * cairn.db, so the snapshot opens without recovery. */
+	snprintf(dbpath, sizeof(dbpath), "%s/cairn.db", repo);
+	if (stat(dbpath, &st) == 0 && cairn_db_open(&db, dbpath, &dbo))
+		return cli_fail(ctx, "snapshot create");
+	o.db = db;
+	rc = cairn_snapshot_create(&rep, repo, args->argc ? args->argv[0] : NULL, &o);
+	cairn_db_close(db);
+	if (rc)
+		return cli_fail(ctx, "snapshot create");
+	print_report(ctx, "snapshot", &rep);
+	return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ list */
+
+static int run_list(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_snapshot_info *list = NULL;
+	char repo[4096], when[32], size[32];
+	size_t n = 0;
+
+	if (cli_repo_path(repo, sizeof(repo), args) || cairn_snapshot_list(&list, &n, repo))
+		return cli_fail(ctx, "snapshot list");
+	if (!ctx->json && n)
+		fprintf(ctx->out, "%-24s %-20s %8s %10s %8s %8s %8s %s\n", "NAME", "CREATED (UTC)",
+			"FILES", "SIZE", "REFLINK", "HARDLINK", "COPY", "");
+	for (size_t i = 0; i < n; i++) {
+		const cairn_snapshot_info *s = &list[i];
+		time_t t = (time_t)s->created;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (ctx->json) {
+			fputs("{\"name\":", ctx->out);
+			cli_json_string(ctx->out, s->name, strlen(s->name));
+			fprintf(ctx->out, ",\"complete\":%s,\"rolling\":%s,\"created\":%lld,"
+				"\"files\":%llu,\"bytes\":%llu,\"reflink\":%llu,\"hardlink\":%llu,"
+				"\"copy\":%llu,\"pause_ms\":%.3f}\n", s->complete ? "true" : "false",
+				s->rolling ? "true" : "false", (long long)s->created,
+				(unsigned long long)s->files, (unsigned long long)s->bytes,
+				(unsigned long long)s->files_by[0], (unsigned long long)s->files_by[1],
+				(unsigned long long)s->files_by[2], ms(s->pause_ns));
+			continue;
+		}
+		if (!s->complete) {
+			fprintf(ctx->out, "%-24s damaged: no whole manifest (cairn snapshot rm %s)\n",
+				s->name, s->name);
+			continue;
+		}
+		fprintf(ctx->out, "%-24s %-20s %8llu %10s %8llu %8llu %8llu %s\n", s->name, when,
+			(unsigned long long)s->files, human(size, sizeof(size), s->bytes),
+			(unsigned long long)s->files_by[0], (unsigned long long)s->files_by[1],
+			(unsigned long long)s->files_by[2], s->rolling ? "rolling" : "");
+	}
+	cairn_snapshot_list_free(list);
+	return CLI_OK;
+}
+
+/* ------------------------------------------------------------------- rm */
+
+static int run_rm(cli_ctx *ctx, const cli_args *args)
+{
+	char repo[4096];
+	int rc = CLI_OK;
+
+	if (cli_repo_path(repo, sizeof(repo), args))
+		return cli_fail(ctx, "snapshot rm");
+	for (int i = 0; i < args->argc; i++) {
+		if (cairn_snapshot_remove(repo, args->argv[i]))
+			rc = cli_fail(ctx, "snapshot rm");
+		else if (!ctx->json)
+			fprintf(ctx->out, "removed %s\n", args->argv[i]);
+	}
+	return rc;
+}
+
+/* --------------------------------------------------------------- restore */
+
+static int run_restore(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_snapshot_options o = CAIRN_SNAPSHOT_OPTIONS_INIT;
+	cairn_snapshot_report rep;
+	char repo[4096];
+	int rc;
+
+	set_opts(&o, args);
+	if (cli_repo_path(repo, sizeof(repo), args))
+		return cli_fail(ctx, "snapshot restore");
+	if ((rc = check_free(ctx, "snapshot restore", repo,
+			     "first: a rollback replaces the store under it")))
+		return rc;
+	if (cairn_snapshot_restore(&rep, repo, args->argv[0], &o))
+		return cli_fail(ctx, "snapshot restore");
+	print_report(ctx, "restored", &rep);
+	return CLI_OK;
+}
+
+/* ----------------------------------------------------------------- clone */
+
+/* Runs argv with CAIRN_PATH set to the clone and returns its exit status
+ * (128 + the signal that ended it). Like system(), the parent ignores
+ * SIGINT and SIGQUIT meanwhile, so ^C stops the command and the clone is
+ * still removed. */
+static int run_in(cli_ctx *ctx, const char *path, char **argv)
+{
+	struct sigaction ign = {0}, oint, oquit;
+	int status = 0;
+	pid_t pid;
+
+	fflush(ctx->out);
+	fflush(ctx->err);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	pid = fork();
+	if (pid == 0) {
+		sigaction(SIGINT, &oint, NULL);
+		sigaction(SIGQUIT, &oquit, NULL);
+		setenv("CAIRN_PATH", path, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "cairn: snapshot clone: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0) {
+		fprintf(ctx->err, "cairn: snapshot clone: fork: %s\n", strerror(errno));
+		status = CLI_FAILED << 8;
+	} else {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static int run_clone(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_snapshot_options o = CAIRN_SNAPSHOT_OPTIONS_INIT;
+	cairn_snapshot_ephemeral *e = NULL;
+	cairn_snapshot_report rep;
+	char repo[4096];
+	int rc;
+
+	set_opts(&o, args);
+	if (cli_repo_path(repo, sizeof(repo), args))
+		return cli_fail(ctx, "snapshot clone");
+	if (!cli_opt_flag(args, "ephemeral")) {
+		if (args->argc != 2)
+			return cli_usage_error(ctx, "give a snapshot and a new directory "
+					       "(or --ephemeral -- COMMAND...)");
+		if (cairn_snapshot_clone(&rep, repo, args->argv[0], args->argv[1], &o))
+			return cli_fail(ctx, "snapshot clone");
+		print_report(ctx, "clone", &rep);
+		return CLI_OK;
+	}
+	if (args->argc < 2)
+		return cli_usage_error(ctx, "--ephemeral runs a command in the clone: "
+				       "cairn snapshot clone NAME --ephemeral -- COMMAND [ARGS...]");
+	if (cairn_snapshot_clone_ephemeral(&e, &rep, repo, args->argv[0], &o))
+		return cli_fail(ctx, "snapshot clone");
+	cairn_log(CAIRN_LOG_INFO, "ephemeral clone of %s at %s", args->argv[0],
+		  cairn_snapshot_ephemeral_path(e));
+	rc = run_in(ctx, cairn_snapshot_ephemeral_path(e), args->argv + 1);
+	if (cairn_snapshot_ephemeral_free(e)) {
+		cli_fail(ctx, "snapshot clone: removing the ephemeral clone");
+		if (!rc)
+			rc = CLI_FAILED;
+	}
+	return rc;
+}
+
+/* ----------------------------------------------------------------- table */
+
+static const cli_opt create_opts[] = {
+	CLI_OPT_REPO,
+	{"keep", 'k', "N", "a rolling snapshot: keep only the N newest rolling snapshots"},
+	{"no-reflink", 0, NULL, "copy every byte: no reflinks and no hard links"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_opt copy_opts[] = {
+	CLI_OPT_REPO,
+	{"no-reflink", 0, NULL, "copy every byte: no reflinks and no hard links"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_opt clone_opts[] = {
+	CLI_OPT_REPO,
+	{"ephemeral", 'e', NULL, "run COMMAND with CAIRN_PATH set to a clone, then remove it"},
+	{"no-reflink", 0, NULL, "copy every byte: no reflinks and no hard links"},
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_opt repo_opts[] = {
+	CLI_OPT_REPO,
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_cmd create_cmd = {
+	.name = "create",
+	.summary = "Snapshot the store (reflinks where the filesystem has them).",
+	.usage = "[NAME]",
+	.description =
+		"Writes <store>.snapshots/NAME (default: the UTC time, 20260903-101112).\n"
+		"Each file is cloned with FICLONE (btrfs, XFS with reflink=1: extents shared,\n"
+		"nothing copied); where that is not supported, shard indexes and top-level\n"
+		"index runs, which cairn never rewrites, are hard-linked (and made read-only)\n"
+		"and other files copied extent by extent, holes kept. The manifest is written\n"
+		"last and the snapshot published by one rename: a crash leaves none or a\n"
+		"whole one. The store must not be in use (stop `cairn serve` first). Prints\n"
+		"the bytes shared and copied and how long writers were paused. Example:\n"
+		"  cairn snapshot create before-upgrade\n"
+		"  cairn snapshot create --keep 7        # a rolling daily snapshot",
+	.opts = create_opts,
+	.min_args = 0,
+	.max_args = 1,
+	.run = run_create,
+};
+
+static const cli_cmd list_cmd = {
+	.name = "list",
+	.summary = "List the store's snapshots, oldest first.",
+	.description = "Works while the store is in use. A snapshot without a whole manifest is\n"
+		       "shown as damaged.",
+	.opts = repo_opts,
+	.max_args = 0,
+	.run = run_list,
+};
+
+static const cli_cmd restore_cmd = {
+	.name = "restore",
+	.summary = "Roll the store back to a snapshot (the snapshot stays).",
+	.usage = "NAME",
+	.description =
+		"Clones the snapshot beside the store and swaps the two in one\n"
+		"renameat2(RENAME_EXCHANGE), so there is always a whole store; the old\n"
+		"contents are then deleted. Refused while the store is in use. Example:\n"
+		"  cairn snapshot restore before-upgrade",
+	.opts = copy_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_restore,
+};
+
+static const cli_cmd clone_cmd = {
+	.name = "clone",
+	.summary = "Make a store of its own from a snapshot.",
+	.usage = "NAME DIR | NAME --ephemeral -- COMMAND [ARGS...]",
+	.description =
+		"The clone opens as it is (cairn --repo DIR ...): nothing is indexed or hashed\n"
+		"again. On the snapshot's filesystem it shares the snapshot's extents;\n"
+		"elsewhere the files are copied. With --ephemeral the clone is made beside\n"
+		"the snapshots, COMMAND runs with CAIRN_PATH set to it, and the clone is\n"
+		"removed when COMMAND exits (or, if cairn is killed, by the next snapshot\n"
+		"command); the exit status is COMMAND's. Example:\n"
+		"  cairn snapshot clone nightly --ephemeral -- cairn dagstore list-shards",
+	.opts = clone_opts,
+	.min_args = 2,
+	.max_args = -1,
+	.run = run_clone,
+};
+
+static const cli_cmd rm_cmd = {
+	.name = "rm",
+	.summary = "Remove snapshots.",
+	.usage = "NAME...",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = -1,
+	.run = run_rm,
+};
+
+static const cli_cmd *const snapshot_subs[] = {
+	&clone_cmd, &create_cmd, &list_cmd, &restore_cmd, &rm_cmd, NULL,
+};
+
+const cli_cmd cli_snapshot_cmd = {
+	.name = "snapshot",
+	.summary = "Snapshot, clone and roll back the store (copy-on-write).",
+	.description = "Snapshots live beside the store, in <store>.snapshots/, on the same\n"
+		       "filesystem. Linux only.",
+	.subs = snapshot_subs,
+};
