@@ -142,7 +142,13 @@ CAIRN_API int cairn_car_reader_seek(cairn_car_reader *r, uint64_t offset);
 CAIRN_API int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd,
 				     const char *name, uint64_t data_offset, uint64_t data_end,
 				     uint64_t offset, const cairn_car_options *opts);
-/* The same over a source: two reads at most (the head with a small block,
+/* The section's head alone at `offset` (its CID, where its block is and how
+ * long), in one pread; the block is not read, so not hashed either: for
+ * serving a block from the file without a copy (out->block is NULL). */
+CAIRN_API int cairn_car_section_head_read(cairn_car_section *out, int fd, const char *name,
+					  uint64_t data_offset, uint64_t data_end, uint64_t offset,
+					  const cairn_car_options *opts);
+/* The same as cairn_car_section_read over a source: two reads at most (the head with a small block,
  * then the rest of a larger one). */
 CAIRN_API int cairn_car_section_read_source(cairn_car_section *out, cairn_buf *block,
 					    const cairn_car_source *src, uint64_t data_offset,

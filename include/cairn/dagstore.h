@@ -73,8 +73,13 @@ typedef struct cairn_dagstore_options {
 				   * only if its data is right) */
 	uint64_t transient_budget;/* bytes of local copies of HTTP pieces from
 				   * servers without ranges (0: 16 GiB) */
+	/* Called with the mount registry (file and HTTP in it) before any
+	 * shard is resumed, to add schemes of other parts (the sector part's
+	 * sector:// and piece://); may be NULL. A failure fails the open. */
+	int (*add_mounts)(cairn_mount_registry *reg, void *payload);
+	void *add_mounts_payload;
 } cairn_dagstore_options;
-#define CAIRN_DAGSTORE_OPTIONS_INIT {0, false, true, 0}
+#define CAIRN_DAGSTORE_OPTIONS_INIT {0, false, true, 0, NULL, NULL}
 
 /* Opens the DAG store kept in `dir` (index files, the top-level index,
  * transients; created if missing) with its shard registry in `db` (the
@@ -186,6 +191,22 @@ CAIRN_API int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn
 CAIRN_API int cairn_dagstore_get_size(cairn_dagstore *ds, uint64_t *size_out,
 				      const cairn_cid *cid);
 CAIRN_API int cairn_dagstore_has(cairn_dagstore *ds, const cairn_cid *cid);
+
+/* Where a block's bytes lie in a local shard's file, to send them from
+ * there (sendfile) rather than copy them: `fd` is a descriptor of the
+ * caller's own (dup'ed: close it; the bytes stay readable even if the shard
+ * is destroyed meanwhile). The block is not hashed again (it was when its
+ * shard was indexed); the section's CID is checked against `cid`.
+ * CAIRN_ENOTFOUND when no Available shard holds it, CAIRN_EUNSUPPORTED when
+ * only remote shards do, or for an identity CID (use cairn_dagstore_get). */
+typedef struct cairn_block_location {
+	int fd;
+	uint64_t offset;   /* of the block's bytes in the file */
+	uint64_t length;
+	char key[CAIRN_SHARD_KEY_MAX];
+} cairn_block_location;
+CAIRN_API int cairn_dagstore_locate(cairn_dagstore *ds, cairn_block_location *out,
+				    const cairn_cid *cid);
 
 #ifdef __cplusplus
 }

@@ -444,7 +444,8 @@ int cairn_car_reader_next(cairn_car_reader *r, cairn_car_section *out, bool want
 /* One section at payload offset `offset`, the head and, for a small block,
  * the block too in one read: a lookup is then one system call (on a cold
  * cache one page read; over HTTP one round trip) rather than two. `r` holds
- * only the fd or the source and the name. */
+ * only the fd or the source and the name. With `block` NULL, the head alone
+ * (the block neither read nor hashed). */
 static int section_read(cairn_car_section *out, cairn_buf *block, const cairn_car_reader *r,
 			uint64_t data_offset, uint64_t data_end, uint64_t offset,
 			const cairn_car_options *opts)
@@ -465,6 +466,8 @@ static int section_read(cairn_car_section *out, cairn_buf *block, const cairn_ca
 	if ((rc = cairn_car__parse_head(out, &used, head, avail, at, data_offset, data_end,
 					r->name, opts)))
 		return rc;
+	if (!block)
+		return 0;
 	cairn_buf_clear(block);
 	if ((rc = cairn_buf_reserve(block, (size_t)out->block_len)))
 		return rc;
@@ -499,6 +502,17 @@ int cairn_car_section_read(cairn_car_section *out, cairn_buf *block, int fd, con
 	r.fd = fd;
 	r.name = (char *)name;
 	return section_read(out, block, &r, data_offset, data_end, offset, opts);
+}
+
+int cairn_car_section_head_read(cairn_car_section *out, int fd, const char *name,
+				uint64_t data_offset, uint64_t data_end, uint64_t offset,
+				const cairn_car_options *opts)
+{
+	cairn_car_reader r = {0};
+
+	r.fd = fd;
+	r.name = (char *)name;
+	return section_read(out, NULL, &r, data_offset, data_end, offset, opts);
 }
 
 int cairn_car_section_read_source(cairn_car_section *out, cairn_buf *block,

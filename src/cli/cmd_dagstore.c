@@ -5,28 +5,85 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "daemon.h"
 #include "repo.h"
 
 /* import-deals registers this many shards per transaction: a kill loses at
  * most one batch, which the next run registers again. */
 #define IMPORT_BATCH 10000
+/* Through the daemon, a batch is also bounded by the size of its request
+ * (the daemon takes 1 MiB at most). */
+#define IMPORT_RPC_BYTES (512 * 1024)
 
 static const cli_opt repo_opts[] = {
 	CLI_OPT_REPO,
 	{NULL, 0, NULL, NULL},
 };
 
-/* Opens the store, runs `fn`, closes. */
-static int with_repo(cli_ctx *ctx, const cli_args *args, const char *what,
-		     int (*fn)(cli_ctx *ctx, const cli_args *args, cli_repo *r))
+typedef int (*local_fn)(cli_ctx *ctx, const cli_args *args, cli_repo *r);
+typedef int (*remote_fn)(cli_ctx *ctx, const cli_args *args, cli_daemon *d);
+
+/* Through the daemon when one owns the store (its JSON-RPC, with the
+ * token it left in the store), else opens the store, runs `fn`, closes.
+ * Both print the same. */
+static int with_repo(cli_ctx *ctx, const cli_args *args, const char *what, local_fn fn,
+		     remote_fn rfn)
 {
+	cli_daemon d;
 	cli_repo r;
 	int rc;
 
+	if ((rc = cli_daemon_find(&d, args)) < 0)
+		return cli_fail(ctx, what);
+	if (rc > 0) {
+		rc = rfn(ctx, args, &d);
+		cli_daemon_close(&d);
+		return rc;
+	}
 	if (cli_repo_open(&r, args))
 		return cli_fail(ctx, what);
 	rc = fn(ctx, args, &r);
 	cli_repo_close(&r);
+	return rc;
+}
+
+/* A shard as the daemon's Cairn.* methods give it, for print_info. */
+static int info_from(cairn_shard_info *in, cli_daemon *d, const cairn_node *o)
+{
+	static const cairn_shard_state states[] = {
+		CAIRN_SHARD_NEW, CAIRN_SHARD_INITIALIZING, CAIRN_SHARD_AVAILABLE,
+		CAIRN_SHARD_SERVING, CAIRN_SHARD_RECOVERING, CAIRN_SHARD_ERRORED,
+	};
+	const char *state;
+
+	memset(in, 0, sizeof(*in));
+	if (!o || o->kind != CAIRN_KIND_MAP || !(in->key = (char *)cli_daemon_str(d, o, "Key")) ||
+	    !(in->url = (char *)cli_daemon_str(d, o, "URL")) ||
+	    !(state = cli_daemon_str(d, o, "State")))
+		return cairn_error_set(CAIRN_EIO, "the daemon's shard info is not what cairn sends");
+	in->error = (char *)cli_daemon_str(d, o, "Error");
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (!strcmp(state, cairn_shard_state_name(states[i])))
+			in->state = states[i];
+	in->blocks = cli_daemon_uint(o, "Blocks");
+	in->data_size = cli_daemon_uint(o, "DataSize");
+	in->index_size = cli_daemon_uint(o, "IndexSize");
+	in->refs = (unsigned)cli_daemon_uint(o, "Refs");
+	in->indexed_at = (int64_t)cli_daemon_uint(o, "IndexedAt");
+	return 0;
+}
+
+/* params: ["<a>"] */
+static int call1(const cairn_node **res, cli_daemon *d, const char *method, const char *a)
+{
+	cairn_buf p = CAIRN_BUF_INIT;
+	int rc;
+
+	cairn_buf_putc(&p, '[');
+	cli_daemon_json_str(&p, a);
+	cairn_buf_putc(&p, ']');
+	rc = p.err ? p.err : cli_daemon_call(res, d, method, (const char *)p.data);
+	cairn_buf_free(&p);
 	return rc;
 }
 
@@ -105,9 +162,39 @@ static int do_register(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_register_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	cairn_buf url = CAIRN_BUF_INIT, p = CAIRN_BUF_INIT;
+	const cairn_node *res, *added;
+	int rc;
+
+	if (!(rc = to_url(&url, args->argv[1])) && !(rc = cairn_buf_putc(&url, 0))) {
+		cairn_buf_putc(&p, '[');
+		cli_daemon_json_str(&p, args->argv[0]);
+		cairn_buf_putc(&p, ',');
+		cli_daemon_json_str(&p, (const char *)url.data);
+		cairn_buf_printf(&p, ",%s]", cli_opt_flag(args, "initialize") ? "true" : "false");
+		rc = p.err ? p.err : cli_daemon_call(&res, d, "Cairn.DagstoreRegisterShard",
+						     (const char *)p.data);
+	}
+	cairn_buf_free(&url);
+	cairn_buf_free(&p);
+	if (rc)
+		return cli_fail(ctx, "dagstore register-shard");
+	added = cairn_node_map_get(res, "Added");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"added\":%s}\n", args->argv[0],
+			added && added->kind == CAIRN_KIND_BOOL && added->v.b ? "true" : "false");
+	else
+		fprintf(ctx->out, "%s: %s\n", args->argv[0],
+			added && added->kind == CAIRN_KIND_BOOL && added->v.b ? "registered"
+									   : "already registered");
+	return CLI_OK;
+}
+
 static int run_register(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore register-shard", do_register);
+	return with_repo(ctx, args, "dagstore register-shard", do_register, do_register_rpc);
 }
 
 static const cli_opt register_opts[] = {
@@ -150,9 +237,26 @@ static int do_initialize(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_initialize_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res;
+	cairn_shard_info in;
+
+	if (call1(&res, d, "Cairn.DagstoreInitializeShard", args->argv[0]))
+		return cli_fail(ctx, "dagstore initialize-shard");
+	if (!info_from(&in, d, res)) {
+		if (ctx->json)
+			print_info(ctx, &in);
+		else
+			fprintf(ctx->out, "%s: Available, %llu blocks\n", in.key,
+				(unsigned long long)in.blocks);
+	}
+	return CLI_OK;
+}
+
 static int run_initialize(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore initialize-shard", do_initialize);
+	return with_repo(ctx, args, "dagstore initialize-shard", do_initialize, do_initialize_rpc);
 }
 
 static const cli_cmd initialize_cmd = {
@@ -179,9 +283,22 @@ static int do_recover(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_recover_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res;
+
+	if (call1(&res, d, "Cairn.DagstoreRecoverShard", args->argv[0]))
+		return cli_fail(ctx, "dagstore recover-shard");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"state\":\"Available\"}\n", args->argv[0]);
+	else
+		fprintf(ctx->out, "%s: Available\n", args->argv[0]);
+	return CLI_OK;
+}
+
 static int run_recover(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore recover-shard", do_recover);
+	return with_repo(ctx, args, "dagstore recover-shard", do_recover, do_recover_rpc);
 }
 
 static const cli_cmd recover_cmd = {
@@ -213,29 +330,27 @@ static void on_shard(const cairn_dagstore_progress *p, void *payload)
 	cairn_progress_update(&st->bar, p->done);
 }
 
-static int do_initialize_all(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+static int parse_concurrency(cli_ctx *ctx, const cli_args *args, unsigned *n)
 {
 	const char *conc = cli_opt_value(args, "concurrency");
-	cairn_dagstore_progress p;
-	all_state st = {ctx, {0}, cairn_time_ns()};
-	unsigned n = 0;
-	double secs;
 
+	*n = 0;
 	if (conc) {
 		char *end;
 		unsigned long v = strtoul(conc, &end, 10);
 
 		if (!*conc || *end || v > 64)
 			return cli_usage_error(ctx, "--concurrency must be 0 to 64 (0: one per core)");
-		n = (unsigned)v;
+		*n = (unsigned)v;
 	}
-	cairn_progress_start(&st.bar, STDERR_FILENO, false, "shards", 0);
-	if (cairn_dagstore_initialize_all(r->dagstore, n, on_shard, &st, &p)) {
-		cairn_progress_finish(&st.bar);
-		return cli_fail(ctx, "dagstore initialize-all");
-	}
-	cairn_progress_finish(&st.bar);
-	secs = (double)(cairn_time_ns() - st.started_ns) / 1e9;
+	return CLI_OK;
+}
+
+static int all_summary(cli_ctx *ctx, const cairn_dagstore_progress *pp, uint64_t started_ns)
+{
+	cairn_dagstore_progress p = *pp;
+	double secs = (double)(cairn_time_ns() - started_ns) / 1e9;
+
 	if (ctx->json)
 		fprintf(ctx->out, "{\"shards\":%llu,\"available\":%llu,\"errored\":%llu,"
 			"\"blocks\":%llu,\"seconds\":%.3f}\n", (unsigned long long)p.total,
@@ -249,9 +364,57 @@ static int do_initialize_all(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return p.failed ? CLI_FAILED : CLI_OK;
 }
 
+static int do_initialize_all(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_dagstore_progress p;
+	all_state st = {ctx, {0}, cairn_time_ns()};
+	unsigned n;
+	int rc;
+
+	if ((rc = parse_concurrency(ctx, args, &n)))
+		return rc;
+	cairn_progress_start(&st.bar, STDERR_FILENO, false, "shards", 0);
+	if (cairn_dagstore_initialize_all(r->dagstore, n, on_shard, &st, &p)) {
+		cairn_progress_finish(&st.bar);
+		return cli_fail(ctx, "dagstore initialize-all");
+	}
+	cairn_progress_finish(&st.bar);
+	return all_summary(ctx, &p, st.started_ns);
+}
+
+/* Through the daemon: one call that returns when every shard is done,
+ * with the failures, printed then (no progress bar). */
+static int do_initialize_all_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	cairn_dagstore_progress p = {0};
+	uint64_t started = cairn_time_ns();
+	const cairn_node *res, *fails;
+	char params[32];
+	unsigned n;
+	int rc;
+
+	if ((rc = parse_concurrency(ctx, args, &n)))
+		return rc;
+	snprintf(params, sizeof(params), "[%u]", n);
+	if (cli_daemon_call(&res, d, "Cairn.DagstoreInitializeAll", params))
+		return cli_fail(ctx, "dagstore initialize-all");
+	fails = cairn_node_map_get(res, "Failures");
+	for (size_t i = 0; fails && fails->kind == CAIRN_KIND_LIST && i < fails->v.list.len; i++) {
+		const cairn_node *f = &fails->v.list.items[i];
+		const char *key = cli_daemon_str(d, f, "Key"), *err = cli_daemon_str(d, f, "Error");
+
+		fprintf(ctx->err, "%s: Errored: %s\n", key ? key : "?", err ? err : "");
+	}
+	p.total = cli_daemon_uint(res, "Total");
+	p.done = cli_daemon_uint(res, "Done");
+	p.failed = cli_daemon_uint(res, "Failed");
+	p.blocks = cli_daemon_uint(res, "Blocks");
+	return all_summary(ctx, &p, started);
+}
+
 static int run_initialize_all(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore initialize-all", do_initialize_all);
+	return with_repo(ctx, args, "dagstore initialize-all", do_initialize_all, do_initialize_all_rpc);
 }
 
 static const cli_opt all_opts[] = {
@@ -290,9 +453,27 @@ static int do_list(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_list_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res;
+	cairn_shard_info in;
+
+	(void)args;
+	if (cli_daemon_call(&res, d, "Cairn.DagstoreListShards", "[]"))
+		return cli_fail(ctx, "dagstore list-shards");
+	if (!ctx->json)
+		fprintf(ctx->out, "%-64s %-12s %s\n", "KEY", "STATE", "ERROR");
+	for (size_t i = 0; res->kind == CAIRN_KIND_LIST && i < res->v.list.len; i++) {
+		if (info_from(&in, d, &res->v.list.items[i]))
+			return cli_fail(ctx, "dagstore list-shards");
+		print_info(ctx, &in);
+	}
+	return CLI_OK;
+}
+
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore list-shards", do_list);
+	return with_repo(ctx, args, "dagstore list-shards", do_list, do_list_rpc);
 }
 
 static const cli_cmd list_cmd = {
@@ -318,9 +499,22 @@ static int do_destroy(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_destroy_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res;
+
+	if (call1(&res, d, "Cairn.DagstoreDestroyShard", args->argv[0]))
+		return cli_fail(ctx, "dagstore destroy-shard");
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"destroyed\":true}\n", args->argv[0]);
+	else
+		fprintf(ctx->out, "%s: destroyed\n", args->argv[0]);
+	return CLI_OK;
+}
+
 static int run_destroy(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore destroy-shard", do_destroy);
+	return with_repo(ctx, args, "dagstore destroy-shard", do_destroy, do_destroy_rpc);
 }
 
 static const cli_cmd destroy_cmd = {
@@ -336,13 +530,10 @@ static const cli_cmd destroy_cmd = {
 
 /* ------------------------------------------------------------------ gc */
 
-static int do_gc(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+static int print_gc(cli_ctx *ctx, const cairn_dagstore_gc_stats *pgs)
 {
-	cairn_dagstore_gc_stats gs;
+	cairn_dagstore_gc_stats gs = *pgs;
 
-	(void)args;
-	if (cairn_dagstore_gc(r->dagstore, &gs))
-		return cli_fail(ctx, "dagstore gc");
 	if (ctx->json)
 		fprintf(ctx->out, "{\"transients_removed\":%llu,\"bytes_freed\":%llu,"
 			"\"orphans_removed\":%llu}\n", (unsigned long long)gs.transients_removed,
@@ -354,9 +545,33 @@ static int do_gc(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_gc(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_dagstore_gc_stats gs;
+
+	(void)args;
+	if (cairn_dagstore_gc(r->dagstore, &gs))
+		return cli_fail(ctx, "dagstore gc");
+	return print_gc(ctx, &gs);
+}
+
+static int do_gc_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	cairn_dagstore_gc_stats gs;
+	const cairn_node *res;
+
+	(void)args;
+	if (cli_daemon_call(&res, d, "Cairn.DagstoreGC", "[]"))
+		return cli_fail(ctx, "dagstore gc");
+	gs.transients_removed = cli_daemon_uint(res, "TransientsRemoved");
+	gs.bytes_freed = cli_daemon_uint(res, "BytesFreed");
+	gs.orphans_removed = cli_daemon_uint(res, "OrphansRemoved");
+	return print_gc(ctx, &gs);
+}
+
 static int run_gc(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore gc", do_gc);
+	return with_repo(ctx, args, "dagstore gc", do_gc, do_gc_rpc);
 }
 
 static const cli_cmd gc_cmd = {
@@ -393,9 +608,34 @@ static int do_lookup(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return CLI_OK;
 }
 
+static int do_lookup_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res;
+	cairn_shard_info in;
+	cairn_cid cid;
+	char params[CAIRN_CID_MAX_STRING + 16];
+
+	if (parse_cid(ctx, &cid, args->argv[0]))
+		return CLI_USAGE;
+	snprintf(params, sizeof(params), "[{\"/\":\"%s\"}]", args->argv[0]);
+	if (cli_daemon_call(&res, d, "Cairn.DagstoreLookupPieces", params))
+		return cli_fail(ctx, "dagstore lookup-pieces");
+	for (size_t i = 0; res->kind == CAIRN_KIND_LIST && i < res->v.list.len; i++) {
+		if (info_from(&in, d, &res->v.list.items[i]))
+			return cli_fail(ctx, "dagstore lookup-pieces");
+		print_info(ctx, &in);
+	}
+	if (res->kind != CAIRN_KIND_LIST || !res->v.list.len) {
+		fprintf(ctx->err, "cairn: dagstore lookup-pieces: no Available shard holds %s\n",
+			args->argv[0]);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
 static int run_lookup(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore lookup-pieces", do_lookup);
+	return with_repo(ctx, args, "dagstore lookup-pieces", do_lookup, do_lookup_rpc);
 }
 
 static const cli_cmd lookup_cmd = {
@@ -437,9 +677,49 @@ static int do_get(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	return rc;
 }
 
+static int do_get_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const char *out = cli_opt_value(args, "output"), *key, *data;
+	const cairn_node *res;
+	cairn_buf b = CAIRN_BUF_INIT;
+	cairn_cid cid;
+	char params[CAIRN_CID_MAX_STRING + 16];
+	FILE *f = ctx->out;
+	size_t n;
+	int rc = CLI_OK;
+
+	if (parse_cid(ctx, &cid, args->argv[0]))
+		return CLI_USAGE;
+	snprintf(params, sizeof(params), "[{\"/\":\"%s\"}]", args->argv[0]);
+	if (cli_daemon_call(&res, d, "Cairn.DagstoreGetBlock", params))
+		return cli_fail(ctx, "dagstore get-block");
+	key = cli_daemon_str(d, res, "Key");
+	data = cli_daemon_str(d, res, "Data");
+	n = data ? strlen(data) : 0;
+	while (n && data[n - 1] == '=')
+		n--;
+	if (!data || cairn_base_decode(&b, CAIRN_BASE64, data, n)) {
+		cairn_buf_free(&b);
+		cairn_error_set(CAIRN_EIO, "the daemon's block is not base64");
+		return cli_fail(ctx, "dagstore get-block");
+	}
+	if (out && !(f = fopen(out, "wb"))) {
+		cairn_buf_free(&b);
+		cairn_error_set(CAIRN_EIO, "%s: cannot create", out);
+		return cli_fail(ctx, "dagstore get-block");
+	}
+	if (b.len && fwrite(b.data, 1, b.len, f) != b.len)
+		rc = CLI_FAILED;
+	if (out && fclose(f))
+		rc = CLI_FAILED;
+	cairn_log(CAIRN_LOG_INFO, "%s: %zu bytes from shard %s", args->argv[0], b.len, key ? key : "?");
+	cairn_buf_free(&b);
+	return rc;
+}
+
 static int run_get(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore get-block", do_get);
+	return with_repo(ctx, args, "dagstore get-block", do_get, do_get_rpc);
 }
 
 static const cli_opt get_opts[] = {
@@ -599,23 +879,41 @@ static int parse_text_deals(deal_list *l, const char *path, const cairn_buf *tex
 	return rc;
 }
 
+static int read_deals(deal_list *l, const char *path)
+{
+	cairn_buf text = {0};
+	const uint8_t *p;
+	int rc;
+
+	if (!(rc = cairn_file_read_all(&text, path, (size_t)1 << 31))) {
+		for (p = text.data; p < text.data + text.len && (*p == ' ' || *p == '\n' ||
+								 *p == '\t' || *p == '\r'); p++)
+			;
+		rc = p < text.data + text.len && *p == '['
+			? parse_json_deals(l, path, &text) : parse_text_deals(l, path, &text);
+	}
+	cairn_buf_free(&text);
+	return rc;
+}
+
+static void print_import(cli_ctx *ctx, size_t n, size_t added)
+{
+	if (ctx->json)
+		fprintf(ctx->out, "{\"deals\":%zu,\"registered\":%zu,\"already\":%zu}\n", n, added,
+			n - added);
+	else
+		fprintf(ctx->out, "%zu deals: %zu registered, %zu already known\n", n, added,
+			n - added);
+}
+
 static int do_import(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	const char *path = args->argv[0];
 	deal_list l = {0};
-	cairn_buf text = {0};
 	size_t added = 0, i;
-	const uint8_t *p;
 	int rc;
 
-	if ((rc = cairn_file_read_all(&text, path, (size_t)1 << 31)))
-		goto fail;
-	for (p = text.data; p < text.data + text.len && (*p == ' ' || *p == '\n' || *p == '\t' ||
-							 *p == '\r'); p++)
-		;
-	rc = p < text.data + text.len && *p == '['
-		? parse_json_deals(&l, path, &text) : parse_text_deals(&l, path, &text);
-	if (rc)
+	if ((rc = read_deals(&l, path)))
 		goto fail;
 	for (i = 0; i < l.n; i += IMPORT_BATCH) {
 		size_t n = l.n - i < IMPORT_BATCH ? l.n - i : IMPORT_BATCH, got;
@@ -635,24 +933,60 @@ static int do_import(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 			goto fail;
 		added += got;
 	}
-	if (ctx->json)
-		fprintf(ctx->out, "{\"deals\":%zu,\"registered\":%zu,\"already\":%zu}\n", l.n, added,
-			l.n - added);
-	else
-		fprintf(ctx->out, "%zu deals: %zu registered, %zu already known\n", l.n, added,
-			l.n - added);
+	print_import(ctx, l.n, added);
 	deal_list_free(&l);
-	cairn_buf_free(&text);
 	return CLI_OK;
 fail:
 	deal_list_free(&l);
-	cairn_buf_free(&text);
+	return cli_fail(ctx, "dagstore import-deals");
+}
+
+/* Through the daemon: batches of at most IMPORT_BATCH deals and
+ * IMPORT_RPC_BYTES of request, each one transaction there. */
+static int do_import_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	deal_list l = {0};
+	cairn_buf p = CAIRN_BUF_INIT;
+	const cairn_node *res;
+	size_t added = 0, i = 0;
+	int rc;
+
+	if ((rc = read_deals(&l, args->argv[0])))
+		goto fail;
+	while (i < l.n) {
+		size_t j;
+
+		cairn_buf_clear(&p);
+		cairn_buf_puts(&p, "[[");
+		for (j = i; j < l.n && j - i < IMPORT_BATCH && p.len < IMPORT_RPC_BYTES; j++) {
+			if (j > i)
+				cairn_buf_putc(&p, ',');
+			cairn_buf_puts(&p, "{\"Key\":");
+			cli_daemon_json_str(&p, l.keys[j]);
+			cairn_buf_puts(&p, ",\"URL\":");
+			cli_daemon_json_str(&p, l.urls[j]);
+			cairn_buf_putc(&p, '}');
+		}
+		cairn_buf_puts(&p, "]]");
+		if ((rc = p.err) || (rc = cli_daemon_call(&res, d, "Cairn.DagstoreImportDeals",
+							  (const char *)p.data)))
+			goto fail;
+		added += cli_daemon_uint(res, "Added");
+		i = j;
+	}
+	print_import(ctx, l.n, added);
+	deal_list_free(&l);
+	cairn_buf_free(&p);
+	return CLI_OK;
+fail:
+	deal_list_free(&l);
+	cairn_buf_free(&p);
 	return cli_fail(ctx, "dagstore import-deals");
 }
 
 static int run_import(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore import-deals", do_import);
+	return with_repo(ctx, args, "dagstore import-deals", do_import, do_import_rpc);
 }
 
 static const cli_cmd import_cmd = {

@@ -38,21 +38,54 @@ static int write_api(char *path, size_t cap, const cli_repo *r, const char *list
 	return cairn_file_replace_atomic(path, line, (size_t)n, 0644);
 }
 
+/* --config FILE (which must exist), else $REPO/config.json when present. */
+static int load_config(cairn_serve_config *cfg, const cli_repo *r, const char *path)
+{
+	char def[4200];
+	int rc;
+
+	if (path)
+		return cairn_serve_config_load(cfg, path);
+	if ((size_t)snprintf(def, sizeof(def), "%s/config.json", r->path) >= sizeof(def))
+		return 0;
+	rc = cairn_serve_config_load(cfg, def);
+	if (rc == CAIRN_ENOTFOUND) {
+		cairn_error_clear();
+		return 0;
+	}
+	return rc;
+}
+
 static int run_serve(cli_ctx *ctx, const cli_args *args)
 {
 	cairn_serve_options so = CAIRN_SERVE_OPTIONS_INIT;
 	const char *listen = cli_opt_value(args, "listen");
 	cairn_server *srv = NULL;
-	char api[4200];
+	char api[4200], token[4200];
+	uint8_t secret[CAIRN_SERVE_SECRET_SIZE];
 	sigset_t set, old;
+	cairn_serve_config cfg = {0};
 	cli_repo r;
 	int sig = 0, rc;
 
-	if (!listen)
-		listen = "127.0.0.1:8080";
 	so.listen = listen;
 	if (cli_repo_open(&r, args))
 		return cli_fail(ctx, "serve");
+	/* the config file under the flags: --config, else $REPO/config.json if any */
+	if (load_config(&cfg, &r, cli_opt_value(args, "config"))) {
+		cairn_serve_config_clear(&cfg);
+		cli_repo_close(&r);
+		return cli_fail(ctx, "serve");
+	}
+	cairn_serve_config_apply(&cfg, &so);
+	listen = so.listen = so.listen ? so.listen : "127.0.0.1:8080";
+	/* JSON-RPC: the store's token secret (made on first use) */
+	if (cli_repo_secret(secret, r.path)) {
+		cairn_serve_config_clear(&cfg);
+		cli_repo_close(&r);
+		return cli_fail(ctx, "serve");
+	}
+	so.jwt_secret = secret;
 	/* SIGINT and SIGTERM are blocked before MHD's threads start, so they
 	 * inherit the mask and this thread takes them in sigwait. */
 	sigemptyset(&set);
@@ -67,6 +100,12 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 		rc = cli_fail(ctx, "serve");
 		goto out;
 	}
+	/* an admin token for the commands that go through this daemon */
+	if (cli_repo_token_write(token, sizeof(token), r.path, secret)) {
+		rc = cli_fail(ctx, "serve");
+		unlink(api);
+		goto out;
+	}
 	fprintf(ctx->err, "cairn serve: %s on port %u (store %s; api file %s)\n", listen,
 		cairn_serve_port(srv), r.path, api);
 	fflush(ctx->err);
@@ -75,17 +114,22 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 	fprintf(ctx->err, "cairn serve: %s: stopping\n", strsignal(sig));
 	if (unlink(api) < 0 && errno != ENOENT)
 		fprintf(ctx->err, "cairn serve: %s: %s\n", api, strerror(errno));
+	if (unlink(token) < 0 && errno != ENOENT)
+		fprintf(ctx->err, "cairn serve: %s: %s\n", token, strerror(errno));
 	rc = CLI_OK;
 out:
 	cairn_serve_stop(srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	cli_repo_close(&r);
+	cairn_serve_config_clear(&cfg);
+	explicit_bzero(secret, sizeof(secret));
 	return rc;
 }
 
 static const cli_opt serve_opts[] = {
 	CLI_OPT_REPO,
 	{"listen", 'l', "ADDR:PORT", "where to listen (default 127.0.0.1:8080; port 0: a free one)"},
+	{"config", 0, "FILE", "a JSON config file (default $REPO/config.json if it exists; flags win)"},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 
+extern const cli_cmd cli_auth_cmd;
 extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
@@ -13,7 +14,9 @@ extern const cli_cmd cli_dagstore_cmd;
 extern const cli_cmd cli_pack_cmd;
 extern const cli_cmd cli_unpack_cmd;
 extern const cli_cmd cli_piece_cmd;
+extern const cli_cmd cli_sector_cmd;
 extern const cli_cmd cli_serve_cmd;
 extern const cli_cmd cli_snapshot_cmd;
+extern const cli_cmd cli_storage_cmd;
 
 #endif

@@ -23,14 +23,17 @@ static const cli_cmd version_cmd = {
 };
 
 static const cli_cmd *const groups[] = {
+	&cli_auth_cmd,
 	&cli_block_cmd,
 	&cli_car_cmd,
 	&cli_cid_cmd,
 	&cli_dagstore_cmd,
 	&cli_pack_cmd,
 	&cli_piece_cmd,
+	&cli_sector_cmd,
 	&cli_serve_cmd,
 	&cli_snapshot_cmd,
+	&cli_storage_cmd,
 	&cli_store_cmd,
 	&cli_unpack_cmd,
 	&version_cmd,

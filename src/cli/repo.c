@@ -87,6 +87,11 @@ static int check_version(const char *repo)
 	return 0;
 }
 
+static int add_sector_mounts(cairn_mount_registry *reg, void *sectors)
+{
+	return cairn_sector_mount_register(reg, sectors);
+}
+
 int cli_repo_open(cli_repo *out, const cli_args *args)
 {
 	cairn_db_options dbo = CAIRN_DB_OPTIONS_INIT;
@@ -115,6 +120,12 @@ int cli_repo_open(cli_repo *out, const cli_args *args)
 	snprintf(path, sizeof(path), "%s/cairn.db", out->path);
 	if ((rc = cairn_db_open(&out->db, path, &dbo)))
 		goto fail;
+	/* the sector store first: shards read from sectors (sector://,
+	 * piece://) must be mountable when the DAG store resumes them */
+	if ((rc = cairn_sector_store_open(&out->sectors, out->path, out->db)))
+		goto fail;
+	dso.add_mounts = add_sector_mounts;
+	dso.add_mounts_payload = out->sectors;
 	snprintf(path, sizeof(path), "%s/dagstore", out->path);
 	if ((rc = cairn_dagstore_open(&out->dagstore, out->db, path, &dso)))
 		goto fail;
@@ -128,9 +139,37 @@ void cli_repo_close(cli_repo *r)
 {
 	cairn_dagstore_close(r->dagstore);
 	r->dagstore = NULL;
+	cairn_sector_store_close(r->sectors);
+	r->sectors = NULL;
 	cairn_db_close(r->db);
 	r->db = NULL;
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	r->lock_fd = -1;
+}
+
+int cli_repo_secret(uint8_t out[CAIRN_SERVE_SECRET_SIZE], const char *repo)
+{
+	char path[4200];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/keystore", repo) >= sizeof(path))
+		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", repo);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return cairn_error_set(CAIRN_EIO, "%s: cannot create: %s", path, strerror(errno));
+	strcat(path, "/jwt-secret");
+	return cairn_serve_secret_load(out, path);
+}
+
+int cli_repo_token_write(char *path, size_t cap, const char *repo, const uint8_t *secret)
+{
+	char *token;
+	int rc;
+
+	if ((size_t)snprintf(path, cap, "%s/token", repo) >= cap)
+		return cairn_error_set(CAIRN_EINVAL, "%s: path too long", repo);
+	if ((rc = cairn_serve_token_new(&token, secret, CAIRN_PERM_ALL, 0)))
+		return rc;
+	rc = cairn_file_replace_atomic(path, token, strlen(token), 0600);
+	cairn_free(token);
+	return rc;
 }

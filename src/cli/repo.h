@@ -22,10 +22,18 @@ typedef struct cli_repo {
 	char path[4096];
 	int lock_fd;
 	cairn_db *db;
+	cairn_sector_store *sectors;
 	cairn_dagstore *dagstore;
 } cli_repo;
 
 int cli_repo_open(cli_repo *out, const cli_args *args);
 void cli_repo_close(cli_repo *r);
+
+/* The secret that signs JSON-RPC tokens: $REPO/keystore/jwt-secret (the
+ * folder 0700, the file 0600), made on first use. */
+int cli_repo_secret(uint8_t out[CAIRN_SERVE_SECRET_SIZE], const char *repo);
+/* Writes $REPO/token (mode 0600): an admin token, as Lotus writes its
+ * own when the daemon starts; `path` gets the file's name. */
+int cli_repo_token_write(char *path, size_t cap, const char *repo, const uint8_t *secret);
 
 #endif

@@ -1416,6 +1416,77 @@ static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 	return rc;
 }
 
+/* The block at a hit as a place in the shard's file, if it has one. */
+static int locate_hit(cairn_dagstore *ds, cairn_block_location *out, const cairn_cid *cid,
+		      const cairn_tlindex_hit *hit)
+{
+	cairn_car_options o = CAIRN_CAR_OPTIONS_INIT;
+	cairn_car_section sec;
+	cairn_mount *m;
+	shard *sh;
+	int rc, fd;
+
+	if (!(sh = pin(ds, hit->shard)))
+		return CAIRN_ENOTFOUND;
+	if ((rc = cached_mount_get(&m, ds, sh))) {
+		read_failed(ds, sh, rc);
+		unpin(ds, sh);
+		return rc;
+	}
+	if ((fd = cairn_mount_fd(m)) < 0) {
+		rc = cairn_error_set(CAIRN_EUNSUPPORTED, "shard %s is remote: its blocks have no "
+				     "local file", sh->key);
+	} else {
+		rc = cairn_car_section_head_read(&sec, fd, cairn_mount_name(m), sh->data_offset,
+						 sh->data_end, hit->offset, &o);
+		if (rc)
+			read_failed(ds, sh, rc);
+		else if (!cairn_cid_multihash_equal(&sec.cid, cid))
+			rc = CAIRN_ENOTFOUND; /* a short-key collision: not this block */
+		else if ((out->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			rc = cairn_error_set(CAIRN_EIO, "shard %s: dup: %s", sh->key, strerror(errno));
+	}
+	cached_mount_put(ds, sh);
+	if (!rc) {
+		out->offset = sec.block_offset;
+		out->length = sec.block_len;
+		snprintf(out->key, sizeof(out->key), "%s", sh->key);
+	}
+	unpin(ds, sh);
+	return rc;
+}
+
+int cairn_dagstore_locate(cairn_dagstore *ds, cairn_block_location *out, const cairn_cid *cid)
+{
+	cairn_tlindex_hit stack[MAX_HITS], *hits;
+	int n, rc = CAIRN_ENOTFOUND;
+
+	out->fd = -1;
+	if (cid->mh_code == CAIRN_MH_IDENTITY)
+		return cairn_error_set(CAIRN_EUNSUPPORTED, "an identity CID has no block to locate");
+	if ((n = tl_hits(&hits, stack, ds, cid)) < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		int r = locate_hit(ds, out, cid, &hits[i]);
+
+		if (!r) {
+			hits_free(hits, stack);
+			return 0;
+		}
+		/* a local holder's failure is the one to report over "remote" */
+		if (r != CAIRN_ENOTFOUND && (rc == CAIRN_ENOTFOUND || rc == CAIRN_EUNSUPPORTED))
+			rc = r;
+	}
+	hits_free(hits, stack);
+	if (rc == CAIRN_ENOTFOUND) {
+		char s[CAIRN_CID_MAX_STRING];
+
+		cairn_cid_to_string(s, cid);
+		return cairn_error_set(CAIRN_ENOTFOUND, "no Available shard holds %s", s);
+	}
+	return rc;
+}
+
 int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid, char *key_out)
 {
 	cairn_tlindex_hit stack[MAX_HITS], *hits;
@@ -1651,6 +1722,9 @@ int cairn_dagstore_open(cairn_dagstore **out, cairn_db *db, const char *dir,
 	ho.transients_max_bytes = ds->opts.transient_budget;
 	if ((rc = cairn_mount_http_new(&ds->http, &ho)) ||
 	    (rc = cairn_mount_http_register(ds->http, ds->mounts)))
+		goto fail;
+	if (ds->opts.add_mounts &&
+	    (rc = ds->opts.add_mounts(ds->mounts, ds->opts.add_mounts_payload)))
 		goto fail;
 	if ((rc = remove_orphans(ds, NULL)))
 		goto fail;

@@ -16,7 +16,8 @@
  *   - connection memory 32 KiB (MHD_OPTION_CONNECTION_MEMORY_LIMIT): the
  *     request line and headers must fit, else MHD answers 414/431;
  *   - idle timeout (default 30 s) and a connection limit (default 1024);
- *   - request bodies are never read: GET and HEAD take none, others get 405;
+ *   - request bodies are read only by POST /rpc/v0, at most 1 MiB (413);
+ *     GET and HEAD take none, other methods get 405;
  *   - the path is decoded strictly (percent escapes must be two hex digits;
  *     %00, control bytes, empty, "." and ".." segments are 400).
  */
@@ -31,7 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "serve_i.h"
+#include "rpc_i.h"
 
 /* 32 KiB holds any sane request line and headers; MHD refuses more. */
 #define CONN_MEMORY (32 * 1024)
@@ -121,6 +122,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
+static const unsigned request_seen = SERVE_REQ_SEEN;
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -128,19 +131,40 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	cairn_server *srv = cls;
 	bool head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 
+	serve_metrics_begin(c, url);
 	(void)version;
-	(void)upload_data;
-	(void)upload_data_size;
-	(void)con_cls;
+	/* JSON-RPC takes POST bodies and WebSocket upgrades; every other
+	 * route is GET or HEAD, bodiless */
+	if (!strcmp(url, "/rpc/v0"))
+		return serve_rpc(c, srv, method, upload_data, upload_data_size, con_cls);
 	if (!head && strcmp(method, MHD_HTTP_METHOD_GET))
 		return serve_send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD are served\n");
+	/* A response queued on the first call, before MHD has read the whole
+	 * request, makes MHD close the connection after it (it cannot know
+	 * that no body follows). So the first call only marks the request and
+	 * the answer goes on the second: connections stay open for the next
+	 * request, which is most of the rate under load. */
+	if (*con_cls != &request_seen) {
+		*con_cls = (void *)&request_seen;
+		return MHD_YES;
+	}
 	if (!strcmp(url, "/healthz"))
 		return serve_send_text(c, MHD_HTTP_OK, "ok\n");
+	if (!strcmp(url, "/metrics"))
+		return serve_metrics(c, srv, head);
 	if (!strncmp(url, "/ipfs/", 6))
 		return serve_gateway(c, srv, url, head);
 	if (!strncmp(url, "/piece/", 7))
 		return serve_piece(c, srv, url, head);
 	return serve_send_text(c, MHD_HTTP_NOT_FOUND, "not found: the routes are /ipfs/{cid}, /piece/{pieceCid} and /healthz\n");
+}
+
+/* MHD takes one request-completed hook: the metrics' and the RPC's. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	serve_rpc_completed(cls, c, con_cls, toe);
+	serve_metrics_completed(cls, c, con_cls, toe);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -222,7 +246,10 @@ int cairn_serve_start(cairn_server **out, cairn_dagstore *ds, const cairn_serve_
 	socklen_t blen = sizeof(bound);
 	const union MHD_DaemonInfo *info;
 	cairn_server *srv;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	/* suspend/resume: blocking RPC calls run on worker threads (rpc.c);
+	 * upgrade: JSON-RPC over WebSockets (ws.c) */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE;
 	bool v6 = false;
 	long cores;
 	int rc;
@@ -249,6 +276,10 @@ int cairn_serve_start(cairn_server **out, cairn_dagstore *ds, const cairn_serve_
 	if (!(srv = cairn_calloc(1, sizeof(*srv))))
 		return CAIRN_ENOMEM;
 	srv->ds = ds;
+	if (serve__rpc_init(srv, &o)) {
+		cairn_free(srv);
+		return CAIRN_ENOMEM;
+	}
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
@@ -258,8 +289,10 @@ int cairn_serve_start(cairn_server **out, cairn_dagstore *ds, const cairn_serve_
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 		MHD_OPTION_END);
 	if (!srv->mhd) {
+		serve__rpc_free(srv);
 		cairn_free(srv);
 		return cairn_error_set(CAIRN_EIO, "serve: cannot listen on %s (in use, or not an "
 				       "address of this machine?)", o.listen);
@@ -284,6 +317,10 @@ void cairn_serve_stop(cairn_server *srv)
 {
 	if (!srv)
 		return;
+	/* WebSockets and RPC workers first: MHD must get every upgraded
+	 * socket back and every suspended connection resumed before it stops */
+	serve__rpc_stop(srv);
 	MHD_stop_daemon(srv->mhd);
+	serve__rpc_free(srv);
 	cairn_free(srv);
 }

@@ -10,10 +10,15 @@
 
 #include "cairn/serve.h"
 
+/* What MHD's per-request pointer (con_cls) points to starts with one of
+ * these, so that each completion hook frees only its own. */
+enum { SERVE_REQ_SEEN = 1, SERVE_REQ_RPC = 0x72706331 /* "rpc1" */ };
+
 struct cairn_server {
 	struct MHD_Daemon *mhd;
 	cairn_dagstore *ds;
 	unsigned port;
+	struct serve_rpc *rpc;     /* rpc.c: JSON-RPC, tokens, WebSockets */
 };
 
 /* serve.c: a text/plain response (with CORS and nosniff). */
@@ -33,5 +38,54 @@ enum MHD_Result serve_gateway(struct MHD_Connection *c, cairn_server *srv, const
 /* piece.c: GET|HEAD /piece/{pieceCid}. */
 enum MHD_Result serve_piece(struct MHD_Connection *c, cairn_server *srv, const char *url,
 			    bool head);
+
+/* gateway.c: the request parsers, apart so the fuzz target (fuzz/gateway_path.c)
+ * reaches them. serve_path_parse splits a decoded "/ipfs/{cid}[/a/b...]" in
+ * place (spans point into url; a trailing '/' is dropped): 0, or
+ * CAIRN_ECORRUPT (a control byte or bad escape, an empty, "." or ".."
+ * segment, no CID) or CAIRN_ETOOBIG (over SERVE_PATH_MAX_SEGMENTS), with
+ * the message saying why. */
+#define SERVE_PATH_MAX_SEGMENTS 64
+typedef struct serve_path {
+	const char *cid;
+	size_t cid_len;
+	const char *seg[SERVE_PATH_MAX_SEGMENTS];
+	size_t seg_len[SERVE_PATH_MAX_SEGMENTS];
+	unsigned nseg;
+} serve_path;
+int serve_path_parse(serve_path *out, const char *url);
+/* entity-bytes=from:to: integers (negative: from the end) and '*' for the
+ * end. 0, or CAIRN_EINVAL (malformed, or from after to). */
+typedef struct serve_range {
+	int64_t from, to;
+	bool to_end;
+} serve_range;
+int serve_entity_bytes_parse(serve_range *out, const char *s);
+/* piece.c: a Range header against a body of `size` bytes. */
+typedef enum serve_http_range {
+	SERVE_RANGE_WHOLE = 0,     /* none, not bytes=, malformed, or several:
+				    * the whole body, 200 */
+	SERVE_RANGE_ONE = 1,       /* [*from, *to] inclusive, 206 */
+	SERVE_RANGE_UNSATISFIABLE = 2, /* 416 */
+} serve_http_range;
+serve_http_range serve_http_range_parse(uint64_t *from, uint64_t *to, const char *header,
+					uint64_t size);
+
+/* metrics.c: GET /metrics (Prometheus text format 0.0.4); the start of a
+ * request (the first call of the access handler), and MHD's
+ * request-completed hook, which records route, status and latency. The
+ * counters are process-wide, as Go's default Prometheus registry is. */
+enum MHD_Result serve_metrics(struct MHD_Connection *c, cairn_server *srv, bool head);
+void serve_metrics_begin(struct MHD_Connection *c, const char *url);
+void serve_metrics_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			     enum MHD_RequestTerminationCode toe);
+
+/* rpc.c: POST /rpc/v0 (JSON-RPC over HTTP) and GET /rpc/v0 upgraded to a
+ * WebSocket. `con_cls` carries the request body between MHD's calls. */
+enum MHD_Result serve_rpc(struct MHD_Connection *c, cairn_server *srv, const char *method,
+			  const char *upload_data, size_t *upload_data_size, void **con_cls);
+/* MHD's request-completed hook: frees what serve_rpc left in con_cls. */
+void serve_rpc_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe);
 
 #endif
