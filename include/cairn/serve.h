@@ -10,6 +10,7 @@ extern "C" {
 #endif
 
 typedef struct cairn_server cairn_server;
+typedef struct cairn_serve_method cairn_serve_method;
 
 typedef struct cairn_serve_options {
 	const char *listen;        /* "ADDR:PORT" or "[V6ADDR]:PORT"; NULL:
@@ -21,8 +22,11 @@ typedef struct cairn_serve_options {
 	const uint8_t *jwt_secret; /* CAIRN_SERVE_SECRET_SIZE bytes signing the
 				    * JSON-RPC tokens (copied); NULL: /rpc/v0
 				    * answers 503 */
+	const cairn_serve_method *methods; /* the caller's own JSON-RPC
+				    * methods, ended by one with a NULL name;
+				    * borrowed until stop; may be NULL */
 } cairn_serve_options;
-#define CAIRN_SERVE_OPTIONS_INIT {NULL, 0, 0, 0, NULL}
+#define CAIRN_SERVE_OPTIONS_INIT {NULL, 0, 0, 0, NULL, NULL}
 
 /* Starts serving `ds` (borrowed: it must outlive the server) on its own
  * threads and returns at once. Routes:
@@ -61,6 +65,20 @@ typedef enum cairn_perm {
 	CAIRN_PERM_ADMIN = 8,
 } cairn_perm;
 #define CAIRN_PERM_ALL 15
+
+/* A JSON-RPC method of the caller's (the command's Cairn.Deal*, say: the
+ * parts the server does not know), run on a worker thread of its own, so
+ * it may block. `params` is the request's params list in the data model
+ * (borrowed for the call); the method appends its result to `result` as
+ * JSON ("null" when there is none) and returns 0, or a cairn code with the
+ * message set, which the client gets as the error. */
+struct cairn_serve_method {
+	const char *name;            /* "Cairn.DealImport" */
+	cairn_perm perm;             /* the permission it needs */
+	unsigned min_params, max_params;
+	int (*fn)(cairn_buf *result, const cairn_node *params, void *payload);
+	void *payload;
+};
 
 /* "read", "write", "sign", "admin" (NULL for anything else). */
 CAIRN_API const char *cairn_perm_name(cairn_perm perm);

@@ -198,6 +198,7 @@ typedef struct call {
 	cairn_arena *arena;
 	serve_rpc_chan *ch;
 	cairn_buf *result;
+	const cairn_serve_method *ext;
 	char msg[256];
 } call;
 
@@ -868,6 +869,7 @@ typedef struct method {
 	bool slow;      /* may block: a worker thread */
 	bool chan;      /* returns a channel: WebSocket only */
 	int (*fn)(call *x);
+	const cairn_serve_method *ext; /* the caller's method m_external runs */
 } rpc_method;
 
 /* Lotus's perm: tags (api/api_storage.go, api/api_common.go); cairn's own
@@ -897,19 +899,28 @@ static const rpc_method methods[] = {
 	{"Cairn.DagstoreShardInfo", CAIRN_PERM_READ, 1, 1, false, false, m_info},
 };
 
-static const rpc_method *find_method(const char *name)
+/* A method of the caller's (cairn_serve_options.methods). */
+static int m_external(call *x)
+{
+	return x->ext->fn(x->result, x->p, x->ext->payload);
+}
+
+static const rpc_method *find_method(const cairn_server *srv, const char *name)
 {
 	if (!name)
 		return NULL;
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (!strcmp(methods[i].name, name))
 			return &methods[i];
+	for (size_t i = 0; i < srv->rpc->n_ext; i++)
+		if (!strcmp(srv->rpc->ext[i].name, name))
+			return &srv->rpc->ext[i];
 	return NULL;
 }
 
-bool serve__rpc_slow(const serve_rpc_req *req)
+bool serve__rpc_slow(const cairn_server *srv, const serve_rpc_req *req)
 {
-	const rpc_method *m = req->err ? NULL : find_method(req->method);
+	const rpc_method *m = req->err ? NULL : find_method(srv, req->method);
 
 	return m && m->slow;
 }
@@ -930,7 +941,7 @@ void serve__rpc_exec(cairn_buf *out, cairn_server *srv, unsigned perms, const se
 		return;
 	}
 	atomic_fetch_add(&srv->rpc->calls, 1);
-	if (!(m = find_method(req->method))) {
+	if (!(m = find_method(srv, req->method))) {
 		snprintf(msg, sizeof(msg), "method '%s' not found", req->method);
 		if (req->id)
 			serve__rpc_error(out, req->id, RPC_METHOD_NOT_FOUND, msg);
@@ -967,6 +978,7 @@ void serve__rpc_exec(cairn_buf *out, cairn_server *srv, unsigned perms, const se
 	x.p = req->params;
 	x.arena = arena;
 	x.ch = ch;
+	x.ext = m->ext;
 	x.result = &result;
 	cairn_error_clear();
 	rc = m->fn(&x);
@@ -1030,6 +1042,16 @@ int serve__rpc_init(cairn_server *srv, const cairn_serve_options *o)
 		memcpy(r->secret, o->jwt_secret, sizeof(r->secret));
 		r->enabled = true;
 	}
+	for (const cairn_serve_method *e = o->methods; e && e->name; e++)
+		r->n_ext++;
+	if (r->n_ext && !(r->ext = cairn_calloc(r->n_ext, sizeof(*r->ext)))) {
+		cairn_free(r);
+		return CAIRN_ENOMEM;
+	}
+	for (size_t i = 0; i < r->n_ext; i++)
+		r->ext[i] = (rpc_method){o->methods[i].name, o->methods[i].perm,
+					 o->methods[i].min_params, o->methods[i].max_params,
+					 true, false, m_external, &o->methods[i]};
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->idle, NULL);
 	srv->rpc = r;
@@ -1043,6 +1065,7 @@ void serve__rpc_free(cairn_server *srv)
 	pthread_mutex_destroy(&srv->rpc->mu);
 	pthread_cond_destroy(&srv->rpc->idle);
 	memset(srv->rpc->secret, 0, sizeof(srv->rpc->secret));
+	cairn_free(srv->rpc->ext);
 	cairn_free(srv->rpc);
 	srv->rpc = NULL;
 }
@@ -1191,7 +1214,7 @@ static void run_body(cairn_buf *out, cairn_server *srv, unsigned perms, const ca
 	cairn_arena_free(arena);
 }
 
-static bool body_slow(const cairn_buf *body)
+static bool body_slow(const cairn_server *srv, const cairn_buf *body)
 {
 	cairn_arena *arena;
 	serve_rpc_req *reqs;
@@ -1203,7 +1226,7 @@ static bool body_slow(const cairn_buf *body)
 		return false;
 	if (!serve__rpc_parse(&reqs, &n, &batch, arena, body->data, body->len, msg, sizeof(msg)))
 		for (size_t i = 0; i < n && !slow; i++)
-			slow = serve__rpc_slow(&reqs[i]);
+			slow = serve__rpc_slow(srv, &reqs[i]);
 	cairn_arena_free(arena);
 	return slow;
 }
@@ -1312,7 +1335,7 @@ enum MHD_Result serve_rpc(struct MHD_Connection *c, cairn_server *srv, const cha
 	if (q->too_big)
 		return send_error(c, 413, RPC_INVALID_REQUEST,
 				  "request body over 1 MiB");
-	if (body_slow(&q->body)) {
+	if (body_slow(srv, &q->body)) {
 		MHD_suspend_connection(c);
 		if (serve__rpc_spawn(srv, http_worker, q)) {
 			MHD_resume_connection(c);

@@ -62,7 +62,7 @@ struct serve_rpc_chan {
 
 /* True when the request may block for long (indexing, a transaction, a
  * GC): it then runs on a worker thread, never on an MHD pool thread. */
-bool serve__rpc_slow(const serve_rpc_req *req);
+bool serve__rpc_slow(const cairn_server *srv, const serve_rpc_req *req);
 /* Runs one request with the caller's permissions and appends its
  * response object to `out` (nothing for a notification, or for a channel
  * method, which answers through `ch`). `ch` NULL: plain HTTP, where a
@@ -93,6 +93,8 @@ typedef struct serve_rpc {
 	bool stopping;
 	serve_ws_conn *ws_list;   /* open WebSockets, cut at stop */
 	atomic_uint_fast64_t calls; /* requests run, for the log and tests */
+	struct method *ext;       /* the caller's methods (options.methods) */
+	size_t n_ext;
 } serve_rpc_state;
 
 int serve__rpc_init(cairn_server *srv, const cairn_serve_options *o);

@@ -328,7 +328,7 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-static bool message_slow(const uint8_t *msg, size_t len)
+static bool message_slow(const cairn_server *srv, const uint8_t *msg, size_t len)
 {
 	cairn_arena *arena;
 	serve_rpc_req *reqs;
@@ -340,7 +340,7 @@ static bool message_slow(const uint8_t *msg, size_t len)
 		return false;
 	if (!serve__rpc_parse(&reqs, &n, &batch, arena, msg, len, emsg, sizeof(emsg)))
 		for (size_t i = 0; i < n && !slow; i++)
-			slow = serve__rpc_slow(&reqs[i]);
+			slow = serve__rpc_slow(srv, &reqs[i]);
 	cairn_arena_free(arena);
 	return slow;
 }
@@ -349,7 +349,7 @@ static void on_text(serve_ws_conn *w, const uint8_t *msg, size_t len)
 {
 	ws_job *j;
 
-	if (!message_slow(msg, len)) {
+	if (!message_slow(w->srv, msg, len)) {
 		run_message(w, msg, len);
 		return;
 	}
