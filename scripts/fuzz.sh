@@ -15,7 +15,7 @@ ninja -C build-fuzz >/dev/null
 
 mkdir -p fuzz/artifacts
 status=0
-for target in varint multibase cid dagcbor dagjson dagpb carreader carindex unixfs_data partialfile gateway_path rpc_json ws_frame; do
+for target in varint multibase cid dagcbor dagjson dagpb carreader carindex unixfs_data partialfile gateway_path rpc_json ws_frame adt_amt adt_hamt; do
 	work=$(mktemp -d)
 	# libFuzzer writes new inputs into the first corpus folder: a scratch
 	# copy, so short runs never touch the committed corpus.

@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 
+extern const cli_cmd cli_adt_cmd;
 extern const cli_cmd cli_auth_cmd;
 extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
