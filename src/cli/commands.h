@@ -5,13 +5,14 @@
 
 #include "cmd.h"
 
-extern const cli_cmd cli_adt_cmd;
 extern const cli_cmd cli_auth_cmd;
+extern const cli_cmd cli_adt_cmd;
 extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
 extern const cli_cmd cli_dagstore_cmd;
+extern const cli_cmd cli_export_cmd;
 extern const cli_cmd cli_pack_cmd;
 extern const cli_cmd cli_unpack_cmd;
 extern const cli_cmd cli_piece_cmd;

@@ -1,0 +1,90 @@
+#!/bin/sh
+# export.sh: `cairn export` of a DAG with shared structure (gen_dag: a tree
+# updated by path copying, one header per epoch), with 1 and 2 workers, and
+# with a 128 MiB seen-set so the spill path runs; the JS walk over @ipld/car
+# (walk.mjs) beside it. Prints a Markdown table of medians over REPEAT runs.
+#
+#   bench/export/export.sh BUILD_DIR        (BLOCKS=10000000 REPEAT=3
+#                                            JS_BLOCKS=1000000 DATA=/tmp/...)
+#
+# Wall time and peak RSS from /usr/bin/time; the source CAR (a CARv2 with its
+# index) is read with --trusted, as the JS walk does not hash either. The
+# index is mapped, so its pages count in RSS: RssAnon (the export's own
+# memory) is sampled from /proc beside it.
+set -eu
+BUILD=$1
+BLOCKS=${BLOCKS:-10000000}
+JS_BLOCKS=${JS_BLOCKS:-1000000}
+REPEAT=${REPEAT:-3}
+DATA=${DATA:-${TMPDIR:-/tmp}/cairn-export-bench}
+PEERS=${PEERS:-$(cd "$(dirname "$0")/../../../shared/peers" && pwd)}
+mkdir -p "$DATA"
+CAIRN=$BUILD/cairn
+GEN=$BUILD/bench/export/gen_dag
+
+dag() { # blocks -> prints the root, generating the CAR once
+	if [ ! -s "$DATA/dag-$1.root" ]; then
+		"$GEN" "$DATA/dag-$1.car" "$1" 1 | cut -d' ' -f1 >"$DATA/dag-$1.root"
+	fi
+	cat "$DATA/dag-$1.root"
+}
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# run NAME CMD...: REPEAT runs; median wall seconds, peak RSS and RssAnon (MiB).
+run() {
+	name=$1; shift
+	: >"$DATA/wall" ; : >"$DATA/rss" ; : >"$DATA/anon"
+	i=0
+	while [ $i -lt "$REPEAT" ]; do
+		/usr/bin/time -f '%e %M' -o "$DATA/time" "$@" >/dev/null &
+		pid=$!
+		anon=0
+		while kill -0 $pid 2>/dev/null; do
+			for p in $(pgrep -P $pid) ; do
+				a=$(awk '/RssAnon/ {print $2}' /proc/$p/status 2>/dev/null || echo 0)
+				[ "${a:-0}" -gt $anon ] && anon=$a
+			done
+			sleep 0.2
+		done
+		wait $pid
+		cut -d' ' -f1 "$DATA/time" >>"$DATA/wall"
+		echo $(( $(cut -d' ' -f2 "$DATA/time") / 1024 )) >>"$DATA/rss"
+		echo $((anon / 1024)) >>"$DATA/anon"
+		rm -f "$DATA/out.car" "$DATA/js.car"
+		i=$((i + 1))
+	done
+	wall=$(median <"$DATA/wall")
+	printf '| %s | %s | %s | %s | %s |\n' "$name" "$wall" \
+		"$(awk -v b="$blocks" -v w="$wall" 'BEGIN {printf "%.0f", b / w}')" \
+		"$(median <"$DATA/rss")" "$(median <"$DATA/anon")"
+}
+
+root=$(dag "$BLOCKS")
+blocks=$BLOCKS
+echo "| $BLOCKS blocks | wall s (median of $REPEAT) | blocks/s | peak RSS MiB | peak RssAnon MiB |"
+echo "|---|---|---|---|---|"
+for j in 1 2; do
+	run "cairn export -j $j (1 GiB seen-set)" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" --trusted \
+		-j $j --memory 1GiB --spill-dir "$DATA" "$root" -o "$DATA/out.car"
+done
+for j in 1 2; do
+	run "cairn export -j $j --memory 128MiB" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" --trusted \
+		-j $j --memory 128MiB --spill-dir "$DATA" "$root" -o "$DATA/out.car"
+done
+# The JS walk holds every CID in a Set and the CAR's index in a Map: it is
+# run on a smaller DAG of the same shape, with the same, for comparison.
+if [ -d "$PEERS/node_modules/@ipld/car" ] && [ "$JS_BLOCKS" -gt 0 ]; then
+	jsroot=$(dag "$JS_BLOCKS")
+	blocks=$JS_BLOCKS
+	ln -sfn "$PEERS/node_modules" "$DATA/node_modules"
+	cp "$(dirname "$0")/walk.mjs" "$DATA/walk.mjs"
+	echo
+	echo "| $JS_BLOCKS blocks | wall s (median of $REPEAT) | blocks/s | peak RSS MiB | peak RssAnon MiB |"
+	echo "|---|---|---|---|---|"
+	for j in 1 2; do
+		run "cairn export -j $j" "$CAIRN" export --from "$DATA/dag-$JS_BLOCKS.car" --trusted -j $j \
+			--spill-dir "$DATA" "$jsroot" -o "$DATA/out.car"
+	done
+	REPEAT=1 run "node walk.mjs (@ipld/car, one run)" node "$DATA/walk.mjs" "$DATA/dag-$JS_BLOCKS.car" "$DATA/js.car"
+fi

@@ -1,0 +1,891 @@
+/* export.c: the parallel DAG export: worker threads reading blocks and
+ * scanning their links, an exact seen-set, one writer thread into a CAR.
+ *
+ * Design notes.
+ *
+ * Each block once. A CID is claimed in the seen-set (an atomic
+ * check-and-add, seenset.c) when a link to it is found, before it is queued;
+ * only the thread whose add found it new queues it. So every CID is queued
+ * once, read from the store once by the worker that takes it, and that
+ * worker's bytes travel to the writer in a batch: the block read to scan its
+ * links is the block written, and nothing is read twice (Lotus read a block
+ * again for each parent that reached it before its check). Roots are claimed
+ * the same way, so a root given twice, or below another root, is written once.
+ * Identity CIDs are not claimed, read or written: their links (an inlined
+ * DAG-CBOR block may have some) are scanned from the CID itself.
+ *
+ * Work distribution, and why a full FIFO cannot deadlock. There is one
+ * shared bounded FIFO (a ring of `queue_len` CIDs) and, per worker, a local
+ * stack. A worker pushes the links it claims onto its own stack and works
+ * from it depth first; it gives work to the FIFO only when it can do so
+ * without waiting: when another worker is idle (half of its stack, the
+ * oldest half, which is nearest the roots and so holds the most work), or
+ * when its stack passes LOCAL_SOFT (as much as the FIFO has room for). It
+ * takes from the FIFO only when its stack is empty. So a push never blocks:
+ * a worker that finds the FIFO full keeps the work and does it itself, and
+ * no cycle of waits can form. Memory for the stacks is bounded by the DAG's
+ * depth times its fan-out (depth first), plus the FIFO.
+ *
+ * Termination. `busy` counts the workers not waiting for the FIFO. A worker
+ * whose stack is empty takes the FIFO's lock; if the FIFO is empty and it
+ * is the only busy worker, no work exists anywhere (every other worker is
+ * waiting with an empty stack, and only a busy worker can create work), so
+ * it sets `done` and wakes the rest. Otherwise it waits, and is woken by any
+ * push into the FIFO.
+ *
+ * A depth limit needs shortest paths: a block first met through a long path
+ * must not have its links cut when a shorter path exists. With a limit the
+ * walk goes level by level: every claimed link goes into the FIFO (which
+ * then grows; its bound would otherwise drop work), a worker takes only
+ * items of the current level, and the level moves on when no worker is busy
+ * with it. Items enter the FIFO in level order (all of level n are pushed
+ * while level n-1 is processed), so the head is always the next level.
+ *
+ * Writer. Workers fill batches (up to 256 blocks or 1 MiB) and queue them to
+ * the one writer thread; there are 2 x workers + 2 batches, so a slow disk
+ * makes workers wait for a free batch (bounded memory), and the writer
+ * appends with cairn_car_writer (trusted: the store answered for the bytes).
+ *
+ * Cancellation and failure. Any thread that fails records the first error
+ * and sets `stop`; cairn_export_cancel only sets `cancel` (so it is safe in
+ * a signal handler). Every loop checks both at each block; every wait is on
+ * a condition variable that stop broadcasts; the thread in cairn_export_run
+ * waits in 20 ms slices, turning `cancel` into a stop with broadcasts and
+ * calling progress. Then it joins every thread and frees everything. The
+ * CAR is written to "<path>.partial" and only renamed to `path` after
+ * finish fsynced it; any failure or cancellation unlinks the partial file.
+ * So the output is a complete CAR at `path` or nothing: a CARv1 header has
+ * no field to say "incomplete" that readers would heed, and a file that
+ * readers would take for whole is worse than none.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn/export.h"
+
+#define DEFAULT_QUEUE 4096
+#define LOCAL_SOFT 4096
+#define TAKE_MAX 64
+#define BATCH_BLOCKS 256
+#define BATCH_BYTES (1u << 20)
+#define TICK_NS 20000000L
+
+typedef struct item {
+	cairn_cid cid;
+	uint32_t depth;
+} item;
+
+typedef struct batch {
+	struct batch *next;
+	size_t n;
+	cairn_cid cids[BATCH_BLOCKS];
+	size_t ends[BATCH_BLOCKS];  /* end of each block in `data` */
+	cairn_buf data;
+} batch;
+
+typedef struct worker {
+	cairn_export *ex;
+	pthread_t thread;
+	bool started;
+	item *stack;
+	size_t len, cap;
+	batch *batch;           /* being filled; NULL until the first block */
+	cairn_buf block;
+	uint32_t depth;         /* of the links being scanned */
+	_Atomic uint64_t reads, links, identity;
+} worker;
+
+struct cairn_export {
+	cairn_store *store;
+	cairn_export_options opts;
+	cairn_seenset *seen;
+	bool ran;
+	bool depth_mode;
+
+	_Atomic bool cancel;    /* asked for: set by cairn_export_cancel only */
+	_Atomic bool stop;      /* every thread stops at its next check */
+	pthread_mutex_t err_lock;
+	int err_code;
+	char err_msg[1024];
+
+	/* The FIFO, under qlock. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	item *ring;
+	size_t qcap, qhead, qlen;   /* qcap a power of two */
+	unsigned busy;
+	_Atomic unsigned waiting;
+	uint32_t level;
+	bool done;
+
+	/* The writer's queue, under wlock. */
+	pthread_mutex_t wlock;
+	pthread_cond_t wfree;       /* a batch came back */
+	pthread_cond_t wfull;       /* a batch was queued, or the workers ended */
+	pthread_cond_t wdone;       /* the writer ended */
+	batch *free_list, *full_head, *full_tail;
+	size_t nbatches;
+	unsigned workers_left;
+	bool writer_done;
+	pthread_mutex_t get_lock;   /* serialize_gets */
+
+	cairn_car_writer *car;
+	_Atomic uint64_t blocks, bytes;
+	unsigned nworkers;
+	worker *workers;
+	uint64_t started_ns;
+};
+
+static bool stopped(cairn_export *ex)
+{
+	return atomic_load_explicit(&ex->stop, memory_order_relaxed) ||
+	       atomic_load_explicit(&ex->cancel, memory_order_relaxed);
+}
+
+/* Records the first failure (the message is per thread, so it is copied)
+ * and stops every thread: broadcasts wake whoever waits. */
+static void fail(cairn_export *ex, int code)
+{
+	pthread_mutex_lock(&ex->err_lock);
+	if (!ex->err_code) {
+		ex->err_code = code;
+		snprintf(ex->err_msg, sizeof(ex->err_msg), "%s",
+			 code == CAIRN_ECANCELED ? "export: cancelled" : cairn_error_last());
+	}
+	pthread_mutex_unlock(&ex->err_lock);
+	atomic_store(&ex->stop, true);
+	pthread_mutex_lock(&ex->qlock);
+	pthread_cond_broadcast(&ex->qcond);
+	pthread_mutex_unlock(&ex->qlock);
+	pthread_mutex_lock(&ex->wlock);
+	pthread_cond_broadcast(&ex->wfree);
+	pthread_cond_broadcast(&ex->wfull);
+	pthread_cond_broadcast(&ex->wdone);
+	pthread_mutex_unlock(&ex->wlock);
+}
+
+/* A worker that meets a stop returns this; the error is already recorded
+ * (or it is the cancel flag, which run turns into one). */
+static int halted(cairn_export *ex)
+{
+	if (atomic_load(&ex->cancel) && !atomic_load(&ex->stop))
+		fail(ex, CAIRN_ECANCELED);
+	return CAIRN_ECANCELED;
+}
+
+/* ------------------------------------------------------------ the FIFO */
+
+static int ring_grow(cairn_export *ex)
+{
+	size_t cap = ex->qcap * 2;
+	item *ring = cairn_malloc(cap * sizeof(item));
+
+	if (!ring)
+		return CAIRN_ENOMEM;
+	for (size_t i = 0; i < ex->qlen; i++)
+		ring[i] = ex->ring[(ex->qhead + i) & (ex->qcap - 1)];
+	cairn_free(ex->ring);
+	ex->ring = ring;
+	ex->qcap = cap;
+	ex->qhead = 0;
+	return 0;
+}
+
+/* Appends up to `n` items and returns how many fit (all of them, growing
+ * the ring, when `grow`). Called with qlock held. */
+static size_t ring_push(cairn_export *ex, const item *v, size_t n, bool grow, int *rc)
+{
+	size_t k = 0;
+
+	*rc = 0;
+	while (k < n) {
+		if (ex->qlen == ex->qcap && (!grow || (*rc = ring_grow(ex))))
+			break;
+		ex->ring[(ex->qhead + ex->qlen) & (ex->qcap - 1)] = v[k++];
+		ex->qlen++;
+	}
+	return k;
+}
+
+/* Moves the `n` oldest items of the worker's stack into the FIFO, as many
+ * as fit without waiting. */
+static int give(worker *w, size_t n, bool grow)
+{
+	cairn_export *ex = w->ex;
+	size_t k;
+	int rc;
+
+	pthread_mutex_lock(&ex->qlock);
+	k = ring_push(ex, w->stack, n, grow, &rc);
+	if (k && atomic_load_explicit(&ex->waiting, memory_order_relaxed))
+		pthread_cond_broadcast(&ex->qcond);
+	pthread_mutex_unlock(&ex->qlock);
+	if (k) {
+		memmove(w->stack, w->stack + k, (w->len - k) * sizeof(item));
+		w->len -= k;
+	}
+	return rc;
+}
+
+/* Moves the items above `from` on the worker's stack into the FIFO, which
+ * grows to take them all (depth mode). */
+static int give_top(worker *w, size_t from)
+{
+	cairn_export *ex = w->ex;
+	int rc;
+
+	pthread_mutex_lock(&ex->qlock);
+	ring_push(ex, w->stack + from, w->len - from, true, &rc);
+	if (atomic_load_explicit(&ex->waiting, memory_order_relaxed))
+		pthread_cond_broadcast(&ex->qcond);
+	pthread_mutex_unlock(&ex->qlock);
+	w->len = from;
+	return rc;
+}
+
+static void queue_batch(worker *w);
+
+/* Fills the empty stack from the FIFO: 0 with work, 1 when the whole
+ * export is done, or a negative code when stopped. */
+static int take(worker *w)
+{
+	cairn_export *ex = w->ex;
+
+	/* The writer must not wait on a batch held by a worker that waits. */
+	queue_batch(w);
+	pthread_mutex_lock(&ex->qlock);
+	for (;;) {
+		size_t k = 0, want;
+
+		if (stopped(ex)) {
+			pthread_mutex_unlock(&ex->qlock);
+			return halted(ex);
+		}
+		if (ex->done) {
+			pthread_mutex_unlock(&ex->qlock);
+			return 1;
+		}
+		if (ex->qlen && ex->depth_mode && ex->ring[ex->qhead].depth != ex->level &&
+		    ex->busy == 1)
+			ex->level = ex->ring[ex->qhead].depth; /* the last level is finished */
+		if (ex->qlen && (!ex->depth_mode || ex->ring[ex->qhead].depth == ex->level)) {
+			/* A share, not everything, so the others get some too. */
+			want = ex->qlen / ex->nworkers;
+			want = want < 1 ? 1 : want > TAKE_MAX ? TAKE_MAX : want;
+			while (k < want && ex->qlen &&
+			       (!ex->depth_mode || ex->ring[ex->qhead].depth == ex->level)) {
+				w->stack[w->len++] = ex->ring[ex->qhead];
+				ex->qhead = (ex->qhead + 1) & (ex->qcap - 1);
+				ex->qlen--;
+				k++;
+			}
+			if (ex->qlen && atomic_load_explicit(&ex->waiting, memory_order_relaxed))
+				pthread_cond_signal(&ex->qcond);
+			pthread_mutex_unlock(&ex->qlock);
+			/* Popped oldest first; the stack works from its end. */
+			for (size_t a = w->len - k, b = w->len; a + 1 < b; a++, b--) {
+				item t = w->stack[a];
+				w->stack[a] = w->stack[b - 1];
+				w->stack[b - 1] = t;
+			}
+			return 0;
+		}
+		if (!ex->qlen && ex->busy == 1) {
+			ex->done = true;
+			pthread_cond_broadcast(&ex->qcond);
+			pthread_mutex_unlock(&ex->qlock);
+			return 1;
+		}
+		/* Another worker is busy: it may yet make work, or finish the
+		 * level. Whoever goes idle last, or pushes, wakes us. */
+		ex->busy--;
+		atomic_fetch_add(&ex->waiting, 1);
+		pthread_cond_wait(&ex->qcond, &ex->qlock);
+		atomic_fetch_sub(&ex->waiting, 1);
+		ex->busy++;
+	}
+}
+
+/* --------------------------------------------------------- the writer */
+
+/* Hands the worker's batch, if it holds blocks, to the writer. */
+static void queue_batch(worker *w)
+{
+	cairn_export *ex = w->ex;
+	batch *b = w->batch;
+
+	if (!b || !b->n)
+		return;
+	pthread_mutex_lock(&ex->wlock);
+	b->next = NULL;
+	if (ex->full_tail)
+		ex->full_tail->next = b;
+	else
+		ex->full_head = b;
+	ex->full_tail = b;
+	pthread_cond_signal(&ex->wfull);
+	pthread_mutex_unlock(&ex->wlock);
+	w->batch = NULL;
+}
+
+/* Queues the worker's batch and takes a free one, waiting while all are in
+ * use: this is where a slow writer holds the workers back. */
+static int flush_batch(worker *w)
+{
+	cairn_export *ex = w->ex;
+	batch *b;
+
+	queue_batch(w);
+	b = w->batch;
+	pthread_mutex_lock(&ex->wlock);
+	while (!b && !ex->free_list && !stopped(ex))
+		pthread_cond_wait(&ex->wfree, &ex->wlock);
+	if (!b && ex->free_list) {
+		b = ex->free_list;
+		ex->free_list = b->next;
+	}
+	pthread_mutex_unlock(&ex->wlock);
+	if (!b)
+		return halted(ex);
+	w->batch = b;
+	return 0;
+}
+
+static int write_batch(cairn_export *ex, const batch *b)
+{
+	size_t start = 0;
+	uint64_t bytes = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		const uint8_t *p = b->data.data + start;
+		size_t len = b->ends[i] - start;
+
+		if (ex->car)
+			rc = cairn_car_writer_put(ex->car, &b->cids[i], p, len);
+		else if ((rc = ex->opts.sink(&b->cids[i], p, len, ex->opts.payload)) > 0)
+			rc = cairn_error_set(CAIRN_ERROR, "export: the block sink stopped (%d)", rc);
+		bytes += len;
+		start = b->ends[i];
+	}
+	if (!rc) {
+		atomic_fetch_add_explicit(&ex->blocks, b->n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ex->bytes, bytes, memory_order_relaxed);
+	}
+	return rc;
+}
+
+static void *writer_main(void *arg)
+{
+	cairn_export *ex = arg;
+	int rc;
+
+	pthread_mutex_lock(&ex->wlock);
+	for (;;) {
+		batch *b;
+
+		while (!ex->full_head && ex->workers_left && !stopped(ex))
+			pthread_cond_wait(&ex->wfull, &ex->wlock);
+		if (stopped(ex)) {
+			/* A cancel seen first here must still wake the workers. */
+			pthread_mutex_unlock(&ex->wlock);
+			halted(ex);
+			pthread_mutex_lock(&ex->wlock);
+			break;
+		}
+		if (!ex->full_head)
+			break; /* every worker ended and all is written */
+		b = ex->full_head;
+		if (!(ex->full_head = b->next))
+			ex->full_tail = NULL;
+		pthread_mutex_unlock(&ex->wlock);
+		rc = write_batch(ex, b);
+		pthread_mutex_lock(&ex->wlock);
+		b->n = 0;
+		cairn_buf_clear(&b->data);
+		b->next = ex->free_list;
+		ex->free_list = b;
+		pthread_cond_signal(&ex->wfree);
+		if (rc) {
+			pthread_mutex_unlock(&ex->wlock);
+			fail(ex, rc);
+			pthread_mutex_lock(&ex->wlock);
+			break;
+		}
+	}
+	ex->writer_done = true;
+	pthread_cond_broadcast(&ex->wdone);
+	pthread_mutex_unlock(&ex->wlock);
+	return NULL;
+}
+
+/* ---------------------------------------------------------- the workers */
+
+static bool follows(const cairn_export *ex, uint64_t codec)
+{
+	if (!ex->opts.codecs)
+		return codec == CAIRN_CODEC_DAG_PB || codec == CAIRN_CODEC_DAG_CBOR ||
+		       codec == CAIRN_CODEC_DAG_JSON;
+	for (size_t i = 0; i < ex->opts.ncodecs; i++)
+		if (ex->opts.codecs[i] == codec)
+			return true;
+	return false;
+}
+
+static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth)
+{
+	if (w->len == w->cap) {
+		size_t cap = w->cap * 2;
+		item *p = cairn_realloc(w->stack, cap * sizeof(item));
+
+		if (!p)
+			return CAIRN_ENOMEM;
+		w->stack = p;
+		w->cap = cap;
+	}
+	w->stack[w->len].cid = *cid;
+	w->stack[w->len].depth = depth;
+	w->len++;
+	return 0;
+}
+
+static int on_link(const cairn_cid *link, void *payload)
+{
+	worker *w = payload;
+	int rc;
+
+	atomic_fetch_add_explicit(&w->links, 1, memory_order_relaxed);
+	if (link->mh_code != CAIRN_MH_IDENTITY) {
+		if ((rc = cairn_seenset_add(w->ex->seen, link)) <= 0)
+			return rc; /* seen already, or failed */
+	}
+	return stack_push(w, link, w->depth);
+}
+
+static int block_missing(int rc, const cairn_cid *cid, cairn_store *s)
+{
+	char str[CAIRN_CID_MAX_STRING];
+
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	if (cairn_cid_to_string(str, cid) < 0)
+		strcpy(str, "(unprintable CID)");
+	return cairn_error_set(CAIRN_ENOTFOUND, "export: block %s is not in the %s store", str,
+			       cairn_store_name(s));
+}
+
+/* Reads one claimed block, hands it to the batch, and claims its links. */
+static int process(worker *w, const item *it)
+{
+	cairn_export *ex = w->ex;
+	const uint8_t *data;
+	size_t len;
+	batch *b;
+	int rc;
+
+	if (it->cid.mh_code == CAIRN_MH_IDENTITY) {
+		atomic_fetch_add_explicit(&w->identity, 1, memory_order_relaxed);
+		data = it->cid.bytes + it->cid.digest_off;
+		len = it->cid.digest_len;
+	} else {
+		if (ex->opts.serialize_gets)
+			pthread_mutex_lock(&ex->get_lock);
+		rc = cairn_store_get(ex->store, &w->block, &it->cid);
+		if (ex->opts.serialize_gets)
+			pthread_mutex_unlock(&ex->get_lock);
+		atomic_fetch_add_explicit(&w->reads, 1, memory_order_relaxed);
+		if (rc)
+			return block_missing(rc, &it->cid, ex->store);
+		data = w->block.data;
+		len = w->block.len;
+		b = w->batch;
+		if (!b || b->n == BATCH_BLOCKS || (b->n && b->data.len + len > BATCH_BYTES)) {
+			if ((rc = flush_batch(w)))
+				return rc;
+			b = w->batch;
+		}
+		if ((rc = cairn_buf_append(&b->data, data, len)))
+			return rc;
+		b->cids[b->n] = it->cid;
+		b->ends[b->n++] = b->data.len;
+	}
+	if (!follows(ex, it->cid.codec) ||
+	    (ex->opts.max_depth >= 0 && it->depth >= (uint32_t)ex->opts.max_depth))
+		return 0;
+	w->depth = it->depth + 1;
+	rc = cairn_block_links(it->cid.codec, data, len, on_link, w);
+	if (rc && rc != CAIRN_ENOMEM && rc != CAIRN_EIO) {
+		char str[CAIRN_CID_MAX_STRING];
+
+		if (cairn_cid_to_string(str, &it->cid) < 0)
+			strcpy(str, "(unprintable CID)");
+		return cairn_error_prefix("export: block %s: ", str);
+	}
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	cairn_export *ex = w->ex;
+	int rc = 0;
+
+	for (;;) {
+		size_t mark;
+		item it;
+
+		if (stopped(ex)) {
+			rc = halted(ex);
+			break;
+		}
+		if (!w->len && (rc = take(w)))
+			break;
+		it = w->stack[--w->len];
+		mark = w->len;
+		if ((rc = process(w, &it)))
+			break;
+		if (ex->depth_mode) {
+			/* Level by level: the links just claimed go to the FIFO,
+			 * behind this level; the items of this level taken from
+			 * it stay here. */
+			if (w->len > mark && (rc = give_top(w, mark)))
+				break;
+		} else if (w->len > 1 && atomic_load_explicit(&ex->waiting, memory_order_relaxed)) {
+			give(w, w->len / 2, false);
+		} else if (w->len > LOCAL_SOFT) {
+			give(w, w->len - LOCAL_SOFT, false);
+		}
+	}
+	if (rc < 0) {
+		if (!stopped(ex))
+			fail(ex, rc);
+	} else {
+		queue_batch(w); /* done: the last blocks go to the writer */
+	}
+	pthread_mutex_lock(&ex->wlock);
+	if (w->batch) {
+		w->batch->n = 0;
+		cairn_buf_clear(&w->batch->data);
+		w->batch->next = ex->free_list;
+		ex->free_list = w->batch;
+		w->batch = NULL;
+	}
+	if (--ex->workers_left == 0)
+		pthread_cond_broadcast(&ex->wfull);
+	pthread_mutex_unlock(&ex->wlock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------- the API */
+
+int cairn_export_new(cairn_export **out, cairn_store *store, const cairn_export_options *opts)
+{
+	static const cairn_export_options defaults = CAIRN_EXPORT_OPTIONS_INIT;
+	cairn_export *ex;
+	int rc;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (!store)
+		return cairn_error_set(CAIRN_EINVAL, "export: no store");
+	if (opts->car_version != 1 && opts->car_version != 2)
+		return cairn_error_set(CAIRN_EINVAL, "export: CAR version must be 1 or 2, not %u",
+				       opts->car_version);
+	if (opts->workers > 256)
+		return cairn_error_set(CAIRN_EINVAL, "export: %u workers is too many (256 at most)",
+				       opts->workers);
+	if (opts->max_depth < -1)
+		return cairn_error_set(CAIRN_EINVAL, "export: max_depth %d (-1 for no limit)",
+				       (int)opts->max_depth);
+	for (size_t i = 0; opts->codecs && i < opts->ncodecs; i++) {
+		uint64_t c = opts->codecs[i];
+
+		if (c != CAIRN_CODEC_DAG_PB && c != CAIRN_CODEC_DAG_CBOR &&
+		    c != CAIRN_CODEC_DAG_JSON && c != CAIRN_CODEC_RAW)
+			return cairn_error_set(CAIRN_EUNSUPPORTED,
+					       "export: cannot follow links of codec 0x%llx",
+					       (unsigned long long)c);
+	}
+	if (!(ex = cairn_calloc(1, sizeof(*ex))))
+		return CAIRN_ENOMEM;
+	ex->store = store;
+	ex->opts = *opts;
+	if (!ex->opts.workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		ex->opts.workers = n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
+	}
+	if (!ex->opts.queue_len)
+		ex->opts.queue_len = DEFAULT_QUEUE;
+	ex->depth_mode = opts->max_depth >= 0;
+	ex->nworkers = ex->opts.workers;
+	for (ex->qcap = 16; ex->qcap < ex->opts.queue_len && ex->qcap < (1u << 24); ex->qcap *= 2)
+		;
+	pthread_mutex_init(&ex->err_lock, NULL);
+	pthread_mutex_init(&ex->qlock, NULL);
+	pthread_cond_init(&ex->qcond, NULL);
+	pthread_mutex_init(&ex->wlock, NULL);
+	pthread_cond_init(&ex->wfree, NULL);
+	pthread_cond_init(&ex->wfull, NULL);
+	pthread_cond_init(&ex->wdone, NULL);
+	pthread_mutex_init(&ex->get_lock, NULL);
+	ex->nbatches = 2 * (size_t)ex->nworkers + 2;
+	if (!(ex->ring = cairn_malloc(ex->qcap * sizeof(item))) ||
+	    !(ex->workers = cairn_calloc(ex->nworkers, sizeof(worker)))) {
+		cairn_export_free(ex);
+		return CAIRN_ENOMEM;
+	}
+	for (size_t i = 0; i < ex->nbatches; i++) {
+		batch *b = cairn_calloc(1, sizeof(*b));
+
+		if (!b) {
+			cairn_export_free(ex);
+			return CAIRN_ENOMEM;
+		}
+		/* `next` chains the free list; `all` is rebuilt at free. */
+		b->next = ex->free_list;
+		ex->free_list = b;
+	}
+	for (unsigned i = 0; i < ex->nworkers; i++) {
+		worker *w = &ex->workers[i];
+
+		w->ex = ex;
+		w->cap = TAKE_MAX * 4;
+		if (!(w->stack = cairn_malloc(w->cap * sizeof(item)))) {
+			cairn_export_free(ex);
+			return CAIRN_ENOMEM;
+		}
+	}
+	if ((rc = cairn_seenset_new(&ex->seen, opts->memory, opts->spill_dir))) {
+		cairn_export_free(ex);
+		return rc;
+	}
+	*out = ex;
+	return 0;
+}
+
+void cairn_export_cancel(cairn_export *ex)
+{
+	if (ex)
+		atomic_store(&ex->cancel, true);
+}
+
+static void stats_fill(cairn_export_stats *st, cairn_export *ex)
+{
+	cairn_seenset_stats ss;
+
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < ex->nworkers; i++) {
+		st->reads += atomic_load_explicit(&ex->workers[i].reads, memory_order_relaxed);
+		st->links += atomic_load_explicit(&ex->workers[i].links, memory_order_relaxed);
+		st->identity += atomic_load_explicit(&ex->workers[i].identity, memory_order_relaxed);
+	}
+	st->blocks = atomic_load_explicit(&ex->blocks, memory_order_relaxed);
+	st->bytes = atomic_load_explicit(&ex->bytes, memory_order_relaxed);
+	cairn_seenset_stats_get(&ss, ex->seen);
+	st->seen = ss.count;
+	st->seen_spilled = ss.spilled;
+	st->spills = ss.runs;
+	st->disk_checks = ss.disk_checks;
+	st->elapsed_ns = cairn_time_ns() - ex->started_ns;
+}
+
+/* Claims the roots and queues them (the ring grows for a long list). */
+static int queue_roots(cairn_export *ex, const cairn_cid *roots, size_t nroots)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < nroots && !rc; i++) {
+		item it = {roots[i], 0};
+
+		if (roots[i].mh_code != CAIRN_MH_IDENTITY &&
+		    (rc = cairn_seenset_add(ex->seen, &roots[i])) <= 0)
+			continue;
+		ring_push(ex, &it, 1, true, &rc);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int cairn_export_run(cairn_export_stats *stats_out, cairn_export *ex, const cairn_cid *roots,
+		     size_t nroots, const char *path)
+{
+	cairn_car_writer_options wopts = CAIRN_CAR_WRITER_OPTIONS_INIT;
+	char *partial = NULL;
+	uint64_t last;
+	pthread_t writer;
+	bool writer_started = false;
+	size_t plen;
+	int rc = 0;
+
+	if (stats_out)
+		memset(stats_out, 0, sizeof(*stats_out));
+	if (!ex || (!roots && nroots))
+		return cairn_error_set(CAIRN_EINVAL, "export: invalid argument");
+	if (ex->ran)
+		return cairn_error_set(CAIRN_EINVAL, "export: an export object runs once");
+	if (!path && !ex->opts.sink)
+		return cairn_error_set(CAIRN_EINVAL, "export: neither a path nor a block sink");
+	ex->ran = true;
+	ex->started_ns = cairn_time_ns();
+	if (path) {
+		plen = strlen(path);
+		if (!(partial = cairn_malloc(plen + sizeof(".partial"))))
+			return CAIRN_ENOMEM;
+		memcpy(partial, path, plen);
+		memcpy(partial + plen, ".partial", sizeof(".partial"));
+		wopts.version = ex->opts.car_version;
+		wopts.trusted = true;
+		if ((rc = cairn_car_writer_open(&ex->car, partial, roots, nroots, &wopts))) {
+			unlink(partial); /* the writer may have made it before failing */
+			cairn_free(partial);
+			return rc;
+		}
+	}
+	if ((rc = queue_roots(ex, roots, nroots)))
+		goto out;
+	ex->busy = ex->nworkers;
+	ex->workers_left = ex->nworkers;
+	if (pthread_create(&writer, NULL, writer_main, ex)) {
+		rc = cairn_error_set(CAIRN_ERROR, "export: cannot start the writer thread");
+		goto out;
+	}
+	writer_started = true;
+	for (unsigned i = 0; i < ex->nworkers; i++) {
+		if (pthread_create(&ex->workers[i].thread, NULL, worker_main, &ex->workers[i])) {
+			/* Those started see the stop; the others never count. */
+			cairn_error_set(CAIRN_ERROR, "export: cannot start worker thread %u", i);
+			pthread_mutex_lock(&ex->qlock);
+			ex->busy -= ex->nworkers - i;
+			pthread_mutex_unlock(&ex->qlock);
+			pthread_mutex_lock(&ex->wlock);
+			ex->workers_left -= ex->nworkers - i;
+			pthread_mutex_unlock(&ex->wlock);
+			fail(ex, CAIRN_ERROR);
+			break;
+		}
+		ex->workers[i].started = true;
+	}
+	/* Wait for the writer, which ends last, in slices: a cancel asked
+	 * from a signal handler becomes a stop here, with its broadcasts. */
+	last = cairn_time_ns();
+	pthread_mutex_lock(&ex->wlock);
+	while (!ex->writer_done) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ex->wdone, &ex->wlock, &ts);
+		if (ex->writer_done)
+			break;
+		pthread_mutex_unlock(&ex->wlock);
+		if (atomic_load(&ex->cancel) && !atomic_load(&ex->stop))
+			fail(ex, CAIRN_ECANCELED);
+		if (ex->opts.progress && cairn_time_ns() - last >= 5 * (uint64_t)TICK_NS) {
+			cairn_export_stats st;
+
+			stats_fill(&st, ex);
+			ex->opts.progress(&st, false, ex->opts.payload);
+			last = cairn_time_ns();
+		}
+		pthread_mutex_lock(&ex->wlock);
+	}
+	pthread_mutex_unlock(&ex->wlock);
+	if (atomic_load(&ex->cancel) && !atomic_load(&ex->stop))
+		fail(ex, CAIRN_ECANCELED);
+out:
+	for (unsigned i = 0; i < ex->nworkers; i++)
+		if (ex->workers[i].started)
+			pthread_join(ex->workers[i].thread, NULL);
+	if (writer_started)
+		pthread_join(writer, NULL);
+	/* A cancel that came after the last block still cancels. */
+	if (!rc && atomic_load(&ex->cancel) && !ex->err_code)
+		fail(ex, CAIRN_ECANCELED);
+	if (!rc && ex->err_code)
+		rc = cairn_error_set(ex->err_code, "%s", ex->err_msg);
+	if (!rc && ex->car && (rc = cairn_car_writer_finish(ex->car)) == 0) {
+		if (rename(partial, path) < 0) {
+			rc = cairn_error_set(CAIRN_EIO, "export: rename %s to %s: %s", partial, path,
+					     strerror(errno));
+		} else {
+			char *slash = strrchr(path, '/');
+			char dir[4096];
+
+			if (!slash)
+				snprintf(dir, sizeof(dir), ".");
+			else
+				snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) + (slash == path),
+					 path);
+			rc = cairn_file_fsync_dir(dir);
+		}
+	}
+	if (ex->car) {
+		cairn_car_writer_free(ex->car);
+		ex->car = NULL;
+		if (rc)
+			unlink(partial);
+	}
+	cairn_free(partial);
+	if (stats_out || ex->opts.progress) {
+		cairn_export_stats st;
+
+		stats_fill(&st, ex);
+		if (ex->opts.progress)
+			ex->opts.progress(&st, true, ex->opts.payload);
+		if (stats_out)
+			*stats_out = st;
+	}
+	return rc;
+}
+
+void cairn_export_free(cairn_export *ex)
+{
+	if (!ex)
+		return;
+	for (unsigned i = 0; ex->workers && i < ex->nworkers; i++) {
+		worker *w = &ex->workers[i];
+
+		cairn_free(w->stack);
+		cairn_buf_free(&w->block);
+		if (w->batch) {
+			w->batch->next = ex->free_list;
+			ex->free_list = w->batch;
+		}
+	}
+	/* Every batch is back on the free list or left on the full queue
+	 * by a stop. */
+	for (batch *b = ex->full_head, *next; b; b = next) {
+		next = b->next;
+		b->next = ex->free_list;
+		ex->free_list = b;
+	}
+	while (ex->free_list) {
+		batch *b = ex->free_list;
+
+		ex->free_list = b->next;
+		cairn_buf_free(&b->data);
+		cairn_free(b);
+	}
+	cairn_free(ex->workers);
+	cairn_free(ex->ring);
+	cairn_seenset_free(ex->seen);
+	cairn_car_writer_free(ex->car);
+	pthread_mutex_destroy(&ex->err_lock);
+	pthread_mutex_destroy(&ex->qlock);
+	pthread_cond_destroy(&ex->qcond);
+	pthread_mutex_destroy(&ex->wlock);
+	pthread_cond_destroy(&ex->wfree);
+	pthread_cond_destroy(&ex->wfull);
+	pthread_cond_destroy(&ex->wdone);
+	pthread_mutex_destroy(&ex->get_lock);
+	cairn_free(ex);
+}
