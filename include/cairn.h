@@ -17,6 +17,7 @@
 #include "cairn/export.h"
 #include "cairn/snapshot.h"
 #include "cairn/sector.h"
+#include "cairn/deal.h"
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -1,11 +1,12 @@
 #!/bin/sh
 # run.sh: the main job, grown with the project. Today, a storage provider's
 # data plane up to serving: a client's files are packed into a CAR (the CIDs
-# ipfs-car gives), the provider computes the deal's piece CID, imports the
-# deal into the DAG store as a shard, indexes it, and serves every block by
-# CID through the top-level index and then over HTTP from `cairn serve` (the
-# trustless gateway's raw and CAR responses); the client's unpack of the CAR
-# fetched restores the files.
+# ipfs-car gives), the provider computes the deal's piece CID and imports
+# the deal (`cairn deal import`: CommP checked, the piece into a sector, its
+# shard mounted from the sector and indexed), and serves every block by CID
+# through the top-level index and then over HTTP from `cairn serve` (the
+# trustless gateway's raw and CAR responses, and the piece by piece CID);
+# the client's unpack of the CAR fetched restores the files.
 set -eu
 cairn=$(cd "$(dirname "${1:-build/cairn}")" && pwd)/$(basename "${1:-build/cairn}")
 fixtures=$(cd "$(dirname "$0")/../../shared/fixtures/codec/fixtures" && pwd)
@@ -22,17 +23,19 @@ step "$cairn" pack --hidden files -o deal.car
 root=$("$cairn" car root deal.car)
 step "$cairn" car verify deal.car
 
-# The provider: the deal's piece CID, then the piece becomes a shard.
+# The provider: the deal's piece CID, then the deal: its CommP checked, the
+# piece added to a sector, its shard registered with the piece mount and
+# indexed (`cairn deal import`).
 piece=$("$cairn" piece commp --json deal.car | sed -n 's/.*"piece_cid":"\([^"]*\)".*/\1/p')
 step "$cairn" piece commp deal.car
-printf '[{"key": "%s", "url": "%s/deal.car"}]\n' "$piece" "$work" >deals.json
-step "$cairn" dagstore import-deals deals.json
-step "$cairn" dagstore initialize-all
+step "$cairn" deal import --sector-size 8MiB --piece-cid "$piece" deal.car
+step "$cairn" deal list
 step "$cairn" dagstore list-shards
 step "$cairn" dagstore lookup-pieces "$root"
+[ -z "$(ls "$CAIRN_PATH/staging")" ] || { echo "run: staging not empty" >&2; exit 1; }
 
-# Every block, found by CID through the top-level index, hashed, and equal
-# to the block in the CAR.
+# Every block, found by CID through the top-level index, read out of the
+# sector, hashed, and equal to the block in the CAR.
 n=0
 for cid in $("$cairn" car ls deal.car); do
 	"$cairn" dagstore get-block "$cid" -o got.bin
@@ -63,6 +66,12 @@ printf '\nrun: %d blocks fetched as one CAR over HTTP, the same set as packed\n'
 step curl -sS -o root.bin "http://127.0.0.1:$port/ipfs/$root?format=raw"
 "$cairn" car get-block deal.car "$root" want.bin
 cmp root.bin want.bin
+# The piece by its piece CID: the CAR, then zeros to the piece's size.
+step curl -sS -o piece.bin "http://127.0.0.1:$port/piece/$piece"
+cmp -n "$(wc -c <deal.car)" piece.bin deal.car
+[ -z "$(tail -c +"$(($(wc -c <deal.car) + 1))" piece.bin | tr -d '\0' | head -c 1)" ] ||
+	{ echo "run: the piece's padding is not zeros" >&2; exit 1; }
+printf '\nrun: piece %s served: %d bytes, the CAR plus zero padding\n' "$piece" "$(wc -c <piece.bin)"
 kill -TERM $server
 wait $server || true
 

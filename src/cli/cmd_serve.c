@@ -56,6 +56,14 @@ static int load_config(cairn_serve_config *cfg, const cli_repo *r, const char *p
 	return rc;
 }
 
+/* The store's own JSON-RPC methods; run_serve sets each payload to its
+ * cli_repo. */
+static cairn_serve_method methods[] = {
+	{"Cairn.DealImport", CAIRN_PERM_ADMIN, 2, 4, cli_deal_rpc_import, NULL},
+	{"Cairn.DealList", CAIRN_PERM_READ, 0, 0, cli_deal_rpc_list, NULL},
+	{NULL, 0, 0, 0, NULL, NULL},
+};
+
 static int run_serve(cli_ctx *ctx, const cli_args *args)
 {
 	cairn_serve_options so = CAIRN_SERVE_OPTIONS_INIT;
@@ -71,6 +79,9 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 	so.listen = listen;
 	if (cli_repo_open(&r, args))
 		return cli_fail(ctx, "serve");
+	for (cairn_serve_method *m = methods; m->name; m++)
+		m->payload = &r;
+	so.methods = methods;
 	/* the config file under the flags: --config, else $REPO/config.json if any */
 	if (load_config(&cfg, &r, cli_opt_value(args, "config"))) {
 		cairn_serve_config_clear(&cfg);

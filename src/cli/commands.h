@@ -12,6 +12,7 @@ extern const cli_cmd cli_store_cmd;
 extern const cli_cmd cli_car_cmd;
 extern const cli_cmd cli_cid_cmd;
 extern const cli_cmd cli_dagstore_cmd;
+extern const cli_cmd cli_deal_cmd;
 extern const cli_cmd cli_export_cmd;
 extern const cli_cmd cli_pack_cmd;
 extern const cli_cmd cli_unpack_cmd;
@@ -20,5 +21,9 @@ extern const cli_cmd cli_sector_cmd;
 extern const cli_cmd cli_serve_cmd;
 extern const cli_cmd cli_snapshot_cmd;
 extern const cli_cmd cli_storage_cmd;
+
+/* The daemon's Cairn.Deal* methods (cmd_deal.c); payload: the cli_repo. */
+int cli_deal_rpc_import(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_deal_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
 
 #endif

@@ -29,6 +29,7 @@ static const cli_cmd *const groups[] = {
 	&cli_car_cmd,
 	&cli_cid_cmd,
 	&cli_dagstore_cmd,
+	&cli_deal_cmd,
 	&cli_export_cmd,
 	&cli_pack_cmd,
 	&cli_piece_cmd,

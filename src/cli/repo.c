@@ -129,6 +129,10 @@ int cli_repo_open(cli_repo *out, const cli_args *args)
 	snprintf(path, sizeof(path), "%s/dagstore", out->path);
 	if ((rc = cairn_dagstore_open(&out->dagstore, out->db, path, &dso)))
 		goto fail;
+	/* the deals last: on the first start of a store whose sectors hold
+	 * pieces, each becomes a shard (once) */
+	if ((rc = cairn_deals_open(&out->deals, out->path, out->db, out->sectors, out->dagstore)))
+		goto fail;
 	return 0;
 fail:
 	cli_repo_close(out);
@@ -137,6 +141,8 @@ fail:
 
 void cli_repo_close(cli_repo *r)
 {
+	cairn_deals_close(r->deals);
+	r->deals = NULL;
 	cairn_dagstore_close(r->dagstore);
 	r->dagstore = NULL;
 	cairn_sector_store_close(r->sectors);

@@ -24,6 +24,7 @@ typedef struct cli_repo {
 	cairn_db *db;
 	cairn_sector_store *sectors;
 	cairn_dagstore *dagstore;
+	cairn_deals *deals;
 } cli_repo;
 
 int cli_repo_open(cli_repo *out, const cli_args *args);
