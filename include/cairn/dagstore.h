@@ -208,6 +208,27 @@ typedef struct cairn_block_location {
 CAIRN_API int cairn_dagstore_locate(cairn_dagstore *ds, cairn_block_location *out,
 				    const cairn_cid *cid);
 
+/* ------------------------------------------------------------- quiesce */
+
+/* Pauses every writer of the store's files, so they can be snapshotted
+ * while it runs: waits until the writes under way reach a safe point and
+ * holds new ones until cairn_dagstore_resume. What waits: registrations,
+ * destroys, gc, and the write steps of an indexing (dropping the old
+ * index at the start; the index file, the top-level entries and the row at
+ * the end); the top-level index's merges stop (one under way is abandoned
+ * and done again after resume). What goes on: gets, lookups, acquirers and
+ * the reading of a shard being indexed (a large remote piece is not waited
+ * for: its job waits before it writes). A read that finds a shard damaged
+ * still marks it Errored: one row of the database, which a snapshot has
+ * whole or not at all. Calls nest: writers resume after the last resume.
+ * `timeout_ms` bounds the wait (0: 30 s).
+ * Returns 0 (then resume must be called once), or CAIRN_ECANCELED when
+ * the writes under way did not finish in time (nothing stays paused; the
+ * message says what was in flight). Any thread. */
+CAIRN_API int cairn_dagstore_quiesce(cairn_dagstore *ds, unsigned timeout_ms);
+/* Lets the writers held by cairn_dagstore_quiesce go on. NULL is accepted. */
+CAIRN_API void cairn_dagstore_resume(cairn_dagstore *ds);
+
 #ifdef __cplusplus
 }
 #endif

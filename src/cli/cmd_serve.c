@@ -61,6 +61,8 @@ static int load_config(cairn_serve_config *cfg, const cli_repo *r, const char *p
 static cairn_serve_method methods[] = {
 	{"Cairn.DealImport", CAIRN_PERM_ADMIN, 2, 4, cli_deal_rpc_import, NULL},
 	{"Cairn.DealList", CAIRN_PERM_READ, 0, 0, cli_deal_rpc_list, NULL},
+	{"Cairn.SnapshotCreate", CAIRN_PERM_ADMIN, 0, 3, cli_snapshot_rpc_create, NULL},
+	{"Cairn.SnapshotList", CAIRN_PERM_READ, 0, 0, cli_snapshot_rpc_list, NULL},
 	{NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -107,14 +109,16 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 		rc = cli_fail(ctx, "serve");
 		goto out;
 	}
-	if (write_api(api, sizeof(api), &r, listen, cairn_serve_port(srv))) {
+	/* an admin token for the commands that go through this daemon, written
+	 * before the api file that tells them to: a command seeing the api
+	 * file finds the token too, never a moment of read-only calls */
+	if (cli_repo_token_write(token, sizeof(token), r.path, secret)) {
 		rc = cli_fail(ctx, "serve");
 		goto out;
 	}
-	/* an admin token for the commands that go through this daemon */
-	if (cli_repo_token_write(token, sizeof(token), r.path, secret)) {
+	if (write_api(api, sizeof(api), &r, listen, cairn_serve_port(srv))) {
 		rc = cli_fail(ctx, "serve");
-		unlink(api);
+		unlink(token);
 		goto out;
 	}
 	fprintf(ctx->err, "cairn serve: %s on port %u (store %s; api file %s)\n", listen,

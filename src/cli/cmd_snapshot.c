@@ -1,5 +1,7 @@
 /* cmd_snapshot.c: `cairn snapshot`: copy-on-write snapshots of the store
- * (create, list, rm), clones that open as stores of their own, rollback. */
+ * (create, list, rm), clones that open as stores of their own, rollback.
+ * With `cairn serve` running, create and list go through it (its
+ * Cairn.Snapshot* methods, below), which pauses its own writers. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "daemon.h"
 #include "repo.h"
 
 static const char *human(char *buf, size_t cap, uint64_t n)
@@ -107,6 +110,186 @@ static void set_opts(cairn_snapshot_options *o, const cli_args *args)
 	o->no_hardlink = o->no_reflink;
 }
 
+/* ------------------------------------------------- through the daemon
+ *
+ * The daemon owns the store (its lock, its database, its DAG store), so it
+ * takes the snapshot itself: Cairn.SnapshotCreate [name, keep, no_reflink]
+ * (admin) pauses the DAG store's writers through cairn_dagstore_quiesce
+ * for the clone loop and checkpoints its database; Cairn.SnapshotList []
+ * (read). Results are JSON objects with the report's fields, times in
+ * nanoseconds (integers: no float parsing on the way back); the command
+ * prints them as it prints its own. Restore has no method: a rollback
+ * swaps the store's directory, which needs the daemon stopped. */
+
+static const char *const method_keys[CAIRN_SNAPSHOT_METHODS] = {"Reflink", "Hardlink", "Copy"};
+
+static void report_json(cairn_buf *b, const cairn_snapshot_report *r)
+{
+	cairn_buf_puts(b, "{\"Name\":");
+	cli_daemon_json_str(b, r->name);
+	cairn_buf_puts(b, ",\"Path\":");
+	cli_daemon_json_str(b, r->path);
+	cairn_buf_puts(b, ",\"Fs\":");
+	cli_daemon_json_str(b, r->fs);
+	cairn_buf_printf(b, ",\"Files\":%llu,\"Dirs\":%llu", (unsigned long long)r->files,
+			 (unsigned long long)r->dirs);
+	for (int m = 0; m < CAIRN_SNAPSHOT_METHODS; m++)
+		cairn_buf_printf(b, ",\"%sFiles\":%llu,\"%sBytes\":%llu", method_keys[m],
+				 (unsigned long long)r->files_by[m], method_keys[m],
+				 (unsigned long long)r->bytes_by[m]);
+	cairn_buf_printf(b, ",\"BytesCopied\":%llu,\"Skipped\":%llu,\"Pruned\":%u,"
+			 "\"PauseNs\":%llu,\"SyncNs\":%llu,\"TotalNs\":%llu}",
+			 (unsigned long long)r->bytes_copied, (unsigned long long)r->skipped, r->pruned,
+			 (unsigned long long)r->pause_ns, (unsigned long long)r->sync_ns,
+			 (unsigned long long)r->total_ns);
+}
+
+static int report_from(cairn_snapshot_report *r, cli_daemon *d, const cairn_node *o)
+{
+	const char *name = o ? cli_daemon_str(d, o, "Name") : NULL;
+	const char *path = o ? cli_daemon_str(d, o, "Path") : NULL;
+	const char *fs = o ? cli_daemon_str(d, o, "Fs") : NULL;
+	char key[32];
+
+	memset(r, 0, sizeof(*r));
+	if (!name || !path || !fs)
+		return cairn_error_set(CAIRN_EIO, "the daemon's snapshot report is not what cairn sends");
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	snprintf(r->fs, sizeof(r->fs), "%s", fs);
+	r->files = cli_daemon_uint(o, "Files");
+	r->dirs = cli_daemon_uint(o, "Dirs");
+	for (int m = 0; m < CAIRN_SNAPSHOT_METHODS; m++) {
+		snprintf(key, sizeof(key), "%sFiles", method_keys[m]);
+		r->files_by[m] = cli_daemon_uint(o, key);
+		snprintf(key, sizeof(key), "%sBytes", method_keys[m]);
+		r->bytes_by[m] = cli_daemon_uint(o, key);
+	}
+	r->bytes_copied = cli_daemon_uint(o, "BytesCopied");
+	r->skipped = cli_daemon_uint(o, "Skipped");
+	r->pruned = (unsigned)cli_daemon_uint(o, "Pruned");
+	r->pause_ns = cli_daemon_uint(o, "PauseNs");
+	r->sync_ns = cli_daemon_uint(o, "SyncNs");
+	r->total_ns = cli_daemon_uint(o, "TotalNs");
+	return 0;
+}
+
+static int daemon_quiesce(void *payload)
+{
+	return cairn_dagstore_quiesce(((cli_repo *)payload)->dagstore, 0);
+}
+
+static void daemon_resume(void *payload)
+{
+	cairn_dagstore_resume(((cli_repo *)payload)->dagstore);
+}
+
+int cli_snapshot_rpc_create(cairn_buf *result, const cairn_node *params, void *payload)
+{
+	cairn_snapshot_options o = CAIRN_SNAPSHOT_OPTIONS_INIT;
+	cairn_snapshot_report rep;
+	cli_repo *r = payload;
+	size_t np = params->kind == CAIRN_KIND_LIST ? params->v.list.len : 0;
+	const cairn_node *p = np ? params->v.list.items : NULL;
+	char name[CAIRN_SNAPSHOT_NAME_MAX + 1];
+	bool named = false;
+	int rc;
+
+	if (np > 0 && p[0].kind == CAIRN_KIND_STRING) {
+		if (p[0].v.bytes.len > CAIRN_SNAPSHOT_NAME_MAX ||
+		    memchr(p[0].v.bytes.ptr, 0, p[0].v.bytes.len))
+			return cairn_error_set(CAIRN_EINVAL, "not a snapshot name (letters, digits, "
+					       "'.', '_' and '-', not starting with '.', at most "
+					       "%d bytes)", CAIRN_SNAPSHOT_NAME_MAX);
+		memcpy(name, p[0].v.bytes.ptr, p[0].v.bytes.len);
+		name[p[0].v.bytes.len] = 0;
+		named = true;
+	} else if (np > 0 && p[0].kind != CAIRN_KIND_NULL) {
+		return cairn_error_set(CAIRN_EINVAL, "param 1: a snapshot name or null");
+	}
+	if (np > 1 && p[1].kind == CAIRN_KIND_INT && !p[1].v.i.neg && p[1].v.i.mag <= 100000)
+		o.keep = (unsigned)p[1].v.i.mag;
+	else if (np > 1 && p[1].kind != CAIRN_KIND_NULL)
+		return cairn_error_set(CAIRN_EINVAL, "param 2: a count of snapshots to keep "
+				       "(0 to 100000) or null");
+	if (np > 2 && p[2].kind == CAIRN_KIND_BOOL)
+		o.no_reflink = o.no_hardlink = p[2].v.b;
+	else if (np > 2 && p[2].kind != CAIRN_KIND_NULL)
+		return cairn_error_set(CAIRN_EINVAL, "param 3: no_reflink, true or false");
+	/* The daemon holds the lock and has the database open: its DAG store
+	 * is paused for the clone loop, the database checkpointed meanwhile. */
+	o.lock_held = true;
+	o.db = r->db;
+	o.quiesce = daemon_quiesce;
+	o.resume = daemon_resume;
+	o.payload = r;
+	if ((rc = cairn_snapshot_create(&rep, r->path, named ? name : NULL, &o)))
+		return rc;
+	cairn_log(CAIRN_LOG_INFO, "snapshot %s: %llu files, writers paused %.1f ms, total %.1f ms",
+		  rep.name, (unsigned long long)rep.files, ms(rep.pause_ns), ms(rep.total_ns));
+	report_json(result, &rep);
+	return result->err;
+}
+
+int cli_snapshot_rpc_list(cairn_buf *result, const cairn_node *params, void *payload)
+{
+	cairn_snapshot_info *list = NULL;
+	cli_repo *r = payload;
+	size_t n = 0;
+	int rc;
+
+	(void)params;
+	if ((rc = cairn_snapshot_list(&list, &n, r->path)))
+		return rc;
+	cairn_buf_putc(result, '[');
+	for (size_t i = 0; i < n; i++) {
+		const cairn_snapshot_info *s = &list[i];
+
+		cairn_buf_puts(result, i ? ",{\"Name\":" : "{\"Name\":");
+		cli_daemon_json_str(result, s->name);
+		cairn_buf_printf(result, ",\"Complete\":%s,\"Rolling\":%s,\"Created\":%lld,"
+				 "\"Files\":%llu,\"Bytes\":%llu,\"ReflinkFiles\":%llu,"
+				 "\"HardlinkFiles\":%llu,\"CopyFiles\":%llu,\"PauseNs\":%llu}",
+				 s->complete ? "true" : "false", s->rolling ? "true" : "false",
+				 (long long)s->created, (unsigned long long)s->files,
+				 (unsigned long long)s->bytes, (unsigned long long)s->files_by[0],
+				 (unsigned long long)s->files_by[1], (unsigned long long)s->files_by[2],
+				 (unsigned long long)s->pause_ns);
+	}
+	cairn_buf_putc(result, ']');
+	cairn_snapshot_list_free(list);
+	return result->err;
+}
+
+static bool node_true(const cairn_node *obj, const char *key)
+{
+	const cairn_node *n = cairn_node_map_get(obj, key);
+
+	return n && n->kind == CAIRN_KIND_BOOL && n->v.b;
+}
+
+static int create_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d,
+		      const cairn_snapshot_options *o)
+{
+	cairn_buf p = CAIRN_BUF_INIT;
+	cairn_snapshot_report rep;
+	const cairn_node *res;
+	int rc;
+
+	cairn_buf_putc(&p, '[');
+	if (args->argc)
+		cli_daemon_json_str(&p, args->argv[0]);
+	else
+		cairn_buf_puts(&p, "null");
+	cairn_buf_printf(&p, ",%u,%s]", o->keep, o->no_reflink ? "true" : "false");
+	rc = p.err ? p.err : cli_daemon_call(&res, d, "Cairn.SnapshotCreate", (const char *)p.data);
+	cairn_buf_free(&p);
+	if (rc || report_from(&rep, d, res))
+		return cli_fail(ctx, "snapshot create");
+	print_report(ctx, "snapshot", &rep);
+	return CLI_OK;
+}
+
 /* ---------------------------------------------------------------- create */
 
 static int run_create(cli_ctx *ctx, const cli_args *args)
@@ -118,6 +301,7 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	char repo[4096], dbpath[4200];
 	struct stat st;
 	cairn_db *db = NULL;
+	cli_daemon d;
 	int rc;
 
 	if (keep) {
@@ -132,9 +316,15 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	set_opts(&o, args);
 	if (cli_repo_path(repo, sizeof(repo), args))
 		return cli_fail(ctx, "snapshot create");
-	if ((rc = check_free(ctx, "snapshot create", repo,
-			     "and run this again (snapshots through a running daemon are not "
-			     "offered yet)")))
+	/* A running `cairn serve` takes it, pausing its own writers. */
+	if ((rc = cli_daemon_find(&d, args)) < 0)
+		return cli_fail(ctx, "snapshot create");
+	if (rc > 0) {
+		rc = create_rpc(ctx, args, &d, &o);
+		cli_daemon_close(&d);
+		return rc;
+	}
+	if ((rc = check_free(ctx, "snapshot create", repo, "and run this again")))
 		return rc;
 	/* The database is opened only to checkpoint it: its log copied into
 	 * cairn.db, so the snapshot opens without recovery. */
@@ -152,14 +342,10 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 
 /* ------------------------------------------------------------------ list */
 
-static int run_list(cli_ctx *ctx, const cli_args *args)
+static void print_list(cli_ctx *ctx, const cairn_snapshot_info *list, size_t n)
 {
-	cairn_snapshot_info *list = NULL;
-	char repo[4096], when[32], size[32];
-	size_t n = 0;
+	char when[32], size[32];
 
-	if (cli_repo_path(repo, sizeof(repo), args) || cairn_snapshot_list(&list, &n, repo))
-		return cli_fail(ctx, "snapshot list");
 	if (!ctx->json && n)
 		fprintf(ctx->out, "%-24s %-20s %8s %10s %8s %8s %8s %s\n", "NAME", "CREATED (UTC)",
 			"FILES", "SIZE", "REFLINK", "HARDLINK", "COPY", "");
@@ -192,6 +378,67 @@ static int run_list(cli_ctx *ctx, const cli_args *args)
 			(unsigned long long)s->files_by[0], (unsigned long long)s->files_by[1],
 			(unsigned long long)s->files_by[2], s->rolling ? "rolling" : "");
 	}
+}
+
+static int list_rpc(cli_ctx *ctx, cli_daemon *d)
+{
+	cairn_snapshot_info *list = NULL;
+	const cairn_node *res;
+	size_t n;
+
+	if (cli_daemon_call(&res, d, "Cairn.SnapshotList", "[]"))
+		return cli_fail(ctx, "snapshot list");
+	if (res->kind != CAIRN_KIND_LIST) {
+		cairn_error_set(CAIRN_EIO, "the daemon's snapshot list is not what cairn sends");
+		return cli_fail(ctx, "snapshot list");
+	}
+	n = res->v.list.len;
+	if (n && !(list = cairn_calloc(n, sizeof(*list))))
+		return cli_fail(ctx, "snapshot list");
+	for (size_t i = 0; i < n; i++) {
+		const cairn_node *o = &res->v.list.items[i];
+		const char *name = cli_daemon_str(d, o, "Name");
+		cairn_snapshot_info *s = &list[i];
+
+		snprintf(s->name, sizeof(s->name), "%s", name ? name : "?");
+		s->complete = node_true(o, "Complete");
+		s->rolling = node_true(o, "Rolling");
+		s->created = (int64_t)cli_daemon_uint(o, "Created");
+		s->files = cli_daemon_uint(o, "Files");
+		s->bytes = cli_daemon_uint(o, "Bytes");
+		for (int m = 0; m < CAIRN_SNAPSHOT_METHODS; m++) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "%sFiles", method_keys[m]);
+			s->files_by[m] = cli_daemon_uint(o, key);
+		}
+		s->pause_ns = cli_daemon_uint(o, "PauseNs");
+	}
+	print_list(ctx, list, n);
+	cairn_free(list);
+	return CLI_OK;
+}
+
+/* Reads the snapshots directory, which needs no lock; through the daemon
+ * when one runs all the same, so a remote CAIRN_API_INFO works. */
+static int run_list(cli_ctx *ctx, const cli_args *args)
+{
+	cairn_snapshot_info *list = NULL;
+	char repo[4096];
+	cli_daemon d;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_daemon_find(&d, args)) < 0)
+		return cli_fail(ctx, "snapshot list");
+	if (rc > 0) {
+		rc = list_rpc(ctx, &d);
+		cli_daemon_close(&d);
+		return rc;
+	}
+	if (cli_repo_path(repo, sizeof(repo), args) || cairn_snapshot_list(&list, &n, repo))
+		return cli_fail(ctx, "snapshot list");
+	print_list(ctx, list, n);
 	cairn_snapshot_list_free(list);
 	return CLI_OK;
 }
@@ -350,8 +597,9 @@ static const cli_cmd create_cmd = {
 		"index runs, which cairn never rewrites, are hard-linked (and made read-only)\n"
 		"and other files copied extent by extent, holes kept. The manifest is written\n"
 		"last and the snapshot published by one rename: a crash leaves none or a\n"
-		"whole one. The store must not be in use (stop `cairn serve` first). Prints\n"
-		"the bytes shared and copied and how long writers were paused. Example:\n"
+		"whole one. With `cairn serve` running, it is taken through the daemon,\n"
+		"which pauses its writers for the cloning (reads go on). Prints the bytes\n"
+		"shared and copied and how long writers were paused. Example:\n"
 		"  cairn snapshot create before-upgrade\n"
 		"  cairn snapshot create --keep 7        # a rolling daily snapshot",
 	.opts = create_opts,
@@ -363,8 +611,8 @@ static const cli_cmd create_cmd = {
 static const cli_cmd list_cmd = {
 	.name = "list",
 	.summary = "List the store's snapshots, oldest first.",
-	.description = "Works while the store is in use. A snapshot without a whole manifest is\n"
-		       "shown as damaged.",
+	.description = "Works while the store is in use (through `cairn serve` when it runs).\n"
+		       "A snapshot without a whole manifest is shown as damaged.",
 	.opts = repo_opts,
 	.max_args = 0,
 	.run = run_list,
@@ -377,7 +625,8 @@ static const cli_cmd restore_cmd = {
 	.description =
 		"Clones the snapshot beside the store and swaps the two in one\n"
 		"renameat2(RENAME_EXCHANGE), so there is always a whole store; the old\n"
-		"contents are then deleted. Refused while the store is in use. Example:\n"
+		"contents are then deleted. Refused while the store is in use (stop\n"
+		"`cairn serve` first: the store is replaced under it). Example:\n"
 		"  cairn snapshot restore before-upgrade",
 	.opts = copy_opts,
 	.min_args = 1,

@@ -25,5 +25,9 @@ extern const cli_cmd cli_storage_cmd;
 /* The daemon's Cairn.Deal* methods (cmd_deal.c); payload: the cli_repo. */
 int cli_deal_rpc_import(cairn_buf *result, const cairn_node *params, void *payload);
 int cli_deal_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
+/* The daemon's Cairn.Snapshot* methods (cmd_snapshot.c); payload: the
+ * cli_repo. */
+int cli_snapshot_rpc_create(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_snapshot_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
 
 #endif

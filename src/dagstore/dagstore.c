@@ -21,6 +21,24 @@
  * written and renamed into place; the top-level entries are added (durable
  * on return); the row says Available with the index's checksum. Open
  * resumes any shard it finds Initializing or Recovering.
+ *
+ * Quiesce (a snapshot while the store runs): every step that writes the
+ * store's files or rows is a write step, counted under the lock; quiesce
+ * stops new ones, waits (bounded) for those under way, then pauses the
+ * top-level index's merges. Steps are short: an indexing job is a step only
+ * where it writes (dropping the old index at the start; the index file, the
+ * top-level entries and the row at the end), not while it fetches and reads
+ * the piece, which for a large remote piece takes minutes; quiesce would
+ * otherwise wait for it or have to abandon it. A snapshot then holds that
+ * shard Initializing, and a clone opened from it indexes it again. gc is
+ * one step, its compaction included (seconds on a large index: the wait is
+ * bounded, and the error says so). Not steps: a read that finds a shard
+ * damaged and marks it Errored (one row, in the database's log, which a
+ * snapshot has whole or not at all; waiting there could deadlock with a
+ * destroy waiting for that reader), and transient copies of HTTP pieces
+ * (written as .partial, which snapshots leave out, then renamed). Steps
+ * never nest: a step that waited for a quiesce while holding another would
+ * wait for itself.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -94,6 +112,9 @@ struct cairn_dagstore {
 	cairn_mount_http *http;
 	pthread_mutex_t lock;
 	pthread_cond_t slots;
+	pthread_cond_t gate;      /* write steps and quiesce wait for each other */
+	unsigned writing[4];      /* write steps under way, by kind (W_*) */
+	unsigned quiesced;        /* quiesce calls not yet resumed */
 	unsigned open_now;        /* mounts open: indexing, acquirers, cache */
 	uint64_t tick;
 	shard **by_key;           /* sorted by key */
@@ -336,6 +357,94 @@ static const char sql_available[] =
 	"UPDATE dagstore_shards SET state = ?, error = NULL, blocks = ?, data_offset = ?,"
 	" data_end = ?, index_size = ?, index_sha256 = ?, indexed_at = ?, updated_at = ?"
 	" WHERE id = ?";
+
+/* ------------------------------------------------------------ quiesce */
+
+enum { W_INDEX, W_REGISTER, W_DESTROY, W_GC };
+static const char *const write_kinds[] = {"indexing", "register", "destroy", "gc"};
+
+static unsigned writing_now(const cairn_dagstore *ds)
+{
+	return ds->writing[W_INDEX] + ds->writing[W_REGISTER] + ds->writing[W_DESTROY] +
+	       ds->writing[W_GC];
+}
+
+/* Starts a write step: waits while the store is quiesced. Lock not held. */
+static void write_begin(cairn_dagstore *ds, int kind)
+{
+	pthread_mutex_lock(&ds->lock);
+	while (ds->quiesced)
+		pthread_cond_wait(&ds->gate, &ds->lock);
+	ds->writing[kind]++;
+	pthread_mutex_unlock(&ds->lock);
+}
+
+static void write_end(cairn_dagstore *ds, int kind)
+{
+	pthread_mutex_lock(&ds->lock);
+	ds->writing[kind]--;
+	if (!writing_now(ds))
+		pthread_cond_broadcast(&ds->gate);
+	pthread_mutex_unlock(&ds->lock);
+}
+
+static void unquiesce(cairn_dagstore *ds)
+{
+	pthread_mutex_lock(&ds->lock);
+	if (ds->quiesced && !--ds->quiesced)
+		pthread_cond_broadcast(&ds->gate);
+	pthread_mutex_unlock(&ds->lock);
+}
+
+int cairn_dagstore_quiesce(cairn_dagstore *ds, unsigned timeout_ms)
+{
+	struct timespec deadline;
+	char what[128] = "";
+	size_t len = 0;
+	int e = 0, rc;
+
+	if (!ds)
+		return cairn_error_set(CAIRN_EINVAL, "dagstore: quiesce: no store");
+	if (!timeout_ms)
+		timeout_ms = 30000;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&ds->lock);
+	ds->quiesced++;
+	while (writing_now(ds) && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&ds->gate, &ds->lock, &deadline);
+	if (writing_now(ds)) {
+		for (int k = W_INDEX; k <= W_GC; k++)
+			if (ds->writing[k] && len < sizeof(what))
+				len += (size_t)snprintf(what + len, sizeof(what) - len, "%s%u %s",
+							len ? ", " : "", ds->writing[k], write_kinds[k]);
+		if (!--ds->quiesced)
+			pthread_cond_broadcast(&ds->gate);
+		pthread_mutex_unlock(&ds->lock);
+		return cairn_error_set(CAIRN_ECANCELED, "dagstore %s: writes under way (%s) did not "
+				       "reach a safe point in %u ms: try again when they are done",
+				       ds->dir, what, timeout_ms);
+	}
+	pthread_mutex_unlock(&ds->lock);
+	if ((rc = cairn_tlindex_pause(ds->tl, &deadline))) {
+		unquiesce(ds);
+		return cairn_error_prefix("dagstore %s: ", ds->dir), rc;
+	}
+	return 0;
+}
+
+void cairn_dagstore_resume(cairn_dagstore *ds)
+{
+	if (!ds)
+		return;
+	cairn_tlindex_resume(ds->tl);
+	unquiesce(ds);
+}
 
 /* ------------------------------------------------------------ mounts */
 
@@ -588,10 +697,14 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	uint8_t sha[32];
 	uint64_t data_offset = 0, data_end = 0;
 	cairn_db_stmt *st;
+	bool writing = true;
 	int rc, n;
 
-	if ((rc = set_state(ds, sh, during, NULL)))
+	write_begin(ds, W_INDEX);
+	if ((rc = set_state(ds, sh, during, NULL))) {
+		write_end(ds, W_INDEX);
 		return rc;
+	}
 	pthread_mutex_lock(&ds->lock);
 	wait_unpinned(ds, sh);
 	drop_cached(ds, sh);
@@ -602,6 +715,10 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	 * server holds now: a recovery must fetch again. */
 	if (during == CAIRN_SHARD_RECOVERING && is_remote(sh))
 		cairn_mount_http_gc(ds->http, sh->url, NULL);
+	/* Fetching and reading write nothing of the store's but a transient
+	 * copy (a .partial until whole): a quiesce need not wait for them. */
+	write_end(ds, W_INDEX);
+	writing = false;
 	copts.trusted = !ds->opts.verify;
 	copts.zero_length_as_eof = true;
 	if ((rc = mount_open(&m, ds, sh)) ||
@@ -628,8 +745,11 @@ static int index_shard(cairn_dagstore *ds, shard *sh, cairn_shard_state during)
 	r = NULL;
 	mount_close(ds, m);
 	m = NULL;
-	if ((rc = cairn_car_index_builder_encode(job.builder, &idx)) ||
-	    (rc = write_index(ds, sh->id, &idx, sha)) ||
+	if ((rc = cairn_car_index_builder_encode(job.builder, &idx)))
+		goto fail;
+	write_begin(ds, W_INDEX);
+	writing = true;
+	if ((rc = write_index(ds, sh->id, &idx, sha)) ||
 	    (rc = cairn_tlindex_add_shard_iter(ds->tl, sh->id, next_entry, &job)))
 		goto fail;
 	if ((rc = cairn_db_prepare(&st, ds->db, sql_available)))
@@ -670,11 +790,17 @@ fail:
 		r = NULL;
 		mount_close(ds, m);
 		m = NULL;
+		if (!writing) {
+			write_begin(ds, W_INDEX);
+			writing = true;
+		}
 		drop_index(ds, sh);
 		set_state(ds, sh, CAIRN_SHARD_ERRORED, reason);
 		cairn_error_set(rc, "%s", reason);
 	}
 out:
+	if (writing)
+		write_end(ds, W_INDEX);
 	cairn_car_index_builder_free(job.builder);
 	cairn_buf_free(&job.entries);
 	cairn_buf_free(&idx);
@@ -934,6 +1060,7 @@ int cairn_dagstore_register(cairn_dagstore *ds, const cairn_shard_spec *specs, s
 	}
 	if (!n)
 		return 0;
+	write_begin(ds, W_REGISTER);
 	if (!(fresh = cairn_calloc(n, sizeof(*fresh))) ||
 	    !(repeat = cairn_calloc(n, sizeof(*repeat)))) {
 		rc = CAIRN_ENOMEM;
@@ -1003,6 +1130,7 @@ int cairn_dagstore_register(cairn_dagstore *ds, const cairn_shard_spec *specs, s
 	if (added_out)
 		*added_out = rc ? 0 : added;
 out:
+	write_end(ds, W_REGISTER);
 	for (size_t i = 0; fresh && i < added; i++)
 		shard_free(fresh[i]);
 	cairn_free(fresh);
@@ -1054,36 +1182,42 @@ int cairn_dagstore_destroy(cairn_dagstore *ds, const char *key)
 	shard *sh;
 	int rc;
 
+	/* The step first, then the claim: a destroy held by a quiesce does
+	 * not keep the shard busy meanwhile. */
+	write_begin(ds, W_DESTROY);
 	if ((rc = claim(&sh, ds, key, M_NEW | M_AVAILABLE | M_ERRORED | M_INITIALIZING |
-			M_RECOVERING, "destroy")))
+			M_RECOVERING, "destroy"))) {
+		write_end(ds, W_DESTROY);
 		return rc;
+	}
 	pthread_mutex_lock(&ds->lock);
 	wait_unpinned(ds, sh);
 	drop_cached(ds, sh);
 	if (sh->mount) {
 		pthread_mutex_unlock(&ds->lock);
-		unbusy(ds, sh);
-		return cairn_error_set(CAIRN_EINVAL, "shard %s is being read: try again", key);
+		rc = cairn_error_set(CAIRN_EINVAL, "shard %s is being read: try again", key);
+		goto fail;
 	}
 	pthread_mutex_unlock(&ds->lock);
-	if ((rc = drop_index(ds, sh)) || (rc = cairn_db_prepare(&st, ds->db, sql_delete))) {
-		unbusy(ds, sh);
-		return rc;
-	}
+	if ((rc = drop_index(ds, sh)) || (rc = cairn_db_prepare(&st, ds->db, sql_delete)))
+		goto fail;
 	cairn_db_bind_int64(st, 1, sh->id);
 	rc = cairn_db_step(st);
 	cairn_db_reset(st);
-	if (rc < 0) {
-		unbusy(ds, sh);
-		return rc;
-	}
+	if (rc < 0)
+		goto fail;
 	pthread_mutex_lock(&ds->lock);
 	table_remove(ds, sh);
 	/* Acquirers waiting for the busy shard look it up again: gone. */
 	pthread_cond_broadcast(&ds->slots);
 	pthread_mutex_unlock(&ds->lock);
+	write_end(ds, W_DESTROY);
 	shard_free(sh);
 	return 0;
+fail:
+	unbusy(ds, sh);
+	write_end(ds, W_DESTROY);
+	return rc;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -1695,6 +1829,7 @@ int cairn_dagstore_open(cairn_dagstore **out, cairn_db *db, const char *dir,
 		ds->opts.transient_budget = DEFAULT_TRANSIENT_BUDGET;
 	pthread_mutex_init(&ds->lock, NULL);
 	pthread_cond_init(&ds->slots, NULL);
+	pthread_cond_init(&ds->gate, NULL);
 	if (!(ds->dir = dup_str(dir))) {
 		rc = CAIRN_ENOMEM;
 		goto fail;
@@ -1778,18 +1913,21 @@ int cairn_dagstore_gc(cairn_dagstore *ds, cairn_dagstore_gc_stats *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	write_begin(ds, W_GC);
 	pthread_mutex_lock(&ds->lock);
 	for (size_t i = 0; i < ds->n; i++)
 		if (!ds->by_key[i]->refs && !ds->by_key[i]->busy && !ds->by_key[i]->pins)
 			drop_cached(ds, ds->by_key[i]);
 	pthread_mutex_unlock(&ds->lock);
 	if ((rc = cairn_mount_http_gc(ds->http, NULL, &freed)) < 0)
-		return rc;
+		goto out;
 	out->bytes_freed = freed;
 	out->transients_removed = (uint64_t)rc;
-	if ((rc = remove_orphans(ds, &out->orphans_removed)))
-		return rc;
-	return cairn_tlindex_compact(ds->tl);
+	if (!(rc = remove_orphans(ds, &out->orphans_removed)))
+		rc = cairn_tlindex_compact(ds->tl);
+out:
+	write_end(ds, W_GC);
+	return rc;
 }
 
 void cairn_dagstore_close(cairn_dagstore *ds)
@@ -1805,6 +1943,7 @@ void cairn_dagstore_close(cairn_dagstore *ds)
 	cairn_mount_registry_free(ds->mounts);
 	pthread_mutex_destroy(&ds->lock);
 	pthread_cond_destroy(&ds->slots);
+	pthread_cond_destroy(&ds->gate);
 	cairn_free(ds->dir);
 	cairn_free(ds);
 }

@@ -90,6 +90,10 @@
  *
  * Back-pressure: past max_runs runs a writer waits for the merge thread.
  *
+ * Pause (a snapshot of the store while it runs): merges are canceled and
+ * put off until resume, so no file of the directory changes; the DAG store
+ * holds its own writers first.
+ *
  * ------------------------------------------------------------ merge policy
  *
  * Runs in age order, sizes in records (cairn_tlindex__pick):
@@ -210,6 +214,7 @@ struct cairn_tlindex {
 	shard_map adding;        /* shards of adds under way */
 	bool merge_wanted, stop;
 	int merge_error;
+	unsigned paused;         /* pauses not yet resumed: no merge starts */
 
 	pthread_mutex_t mlock;   /* one merge at a time */
 	pthread_t merger;
@@ -1006,6 +1011,11 @@ static int merge_once(cairn_tlindex *idx, bool all, bool *did)
 		pthread_mutex_unlock(&idx->wlock);
 		return rc;
 	}
+	if (idx->paused) {
+		/* Put off: the last resume wakes the merge thread. */
+		pthread_mutex_unlock(&idx->wlock);
+		return 0;
+	}
 	v = idx->cur;
 	atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
 	n = v->nruns;
@@ -1197,6 +1207,40 @@ int cairn_tlindex_compact(cairn_tlindex *idx)
 	rc = merge_once(idx, true, &did);
 	pthread_mutex_unlock(&idx->mlock);
 	return rc;
+}
+
+/* A snapshot of the store clones this directory file by file: a merge
+ * committing meanwhile would unlink runs the cloned MANIFEST lists. mlock
+ * is held for the whole of a merge, so once pause has had it, none runs,
+ * and the next one sees `paused` and does nothing. */
+int cairn_tlindex_pause(cairn_tlindex *idx, const struct timespec *deadline)
+{
+	int e;
+
+	pthread_mutex_lock(&idx->wlock);
+	idx->paused++;
+	pthread_mutex_unlock(&idx->wlock);
+	atomic_store(&idx->cancel, true);
+	e = deadline ? pthread_mutex_timedlock(&idx->mlock, deadline)
+		     : pthread_mutex_lock(&idx->mlock);
+	atomic_store(&idx->cancel, false);
+	if (e) {
+		pthread_mutex_lock(&idx->wlock);
+		idx->paused--;
+		pthread_mutex_unlock(&idx->wlock);
+		return cairn_error_set(CAIRN_ECANCELED, "tlindex %s: a merge did not stop in time: %s",
+				       idx->dir, strerror(e));
+	}
+	pthread_mutex_unlock(&idx->mlock);
+	return 0;
+}
+
+void cairn_tlindex_resume(cairn_tlindex *idx)
+{
+	pthread_mutex_lock(&idx->wlock);
+	if (idx->paused && !--idx->paused && idx->merger_running)
+		kick(idx); /* the merge canceled or put off by the pause */
+	pthread_mutex_unlock(&idx->wlock);
 }
 
 /* ------------------------------------------------------------------ add */

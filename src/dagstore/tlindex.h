@@ -28,6 +28,8 @@
 #ifndef CAIRN_DAGSTORE_TLINDEX_H
 #define CAIRN_DAGSTORE_TLINDEX_H
 
+#include <time.h>
+
 #include "cairn/base.h"
 
 typedef struct cairn_tlindex cairn_tlindex;
@@ -184,6 +186,17 @@ void cairn_tlindex_stats_get(cairn_tlindex_stats *out, cairn_tlindex *idx);
  * nothing changes), CAIRN_EINVAL (read-only or failed writer), CAIRN_EIO,
  * CAIRN_ENOMEM. */
 int cairn_tlindex_compact(cairn_tlindex *idx);
+
+/* Stops the background merges so the directory's files hold still (a
+ * snapshot of the store): a merge under way is canceled (its partial run
+ * removed; it is checked every CANCEL_EVERY records, milliseconds) and
+ * waited for, and none starts until cairn_tlindex_resume, which wakes the
+ * merge thread to do what was put off. Calls nest. Writes are not held:
+ * the caller holds its own writers first (an add over max_runs would wait
+ * for a merge forever). `deadline` (CLOCK_REALTIME; NULL: none) bounds
+ * the wait: CAIRN_ECANCELED, and nothing stays paused. */
+int cairn_tlindex_pause(cairn_tlindex *idx, const struct timespec *deadline);
+void cairn_tlindex_resume(cairn_tlindex *idx);
 
 /* Runs the merge policy in the caller's thread until it picks nothing: what
  * the merge thread does in the background, waited for (after a bulk load,

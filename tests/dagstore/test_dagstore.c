@@ -1646,6 +1646,195 @@ static void test_max_open(void **state)
 	cairn_store_free(s);
 }
 
+/* ---------------------------------------------------------------- quiesce */
+
+typedef struct writer_arg {
+	int what;                /* 0 register, 1 initialize_all, 2 destroy, 3 gc */
+	const char *key, *url;
+	int rc;
+	cairn_dagstore_progress p;
+	atomic_bool done;
+} writer_arg;
+
+static void *writer_thread(void *arg)
+{
+	writer_arg *w = arg;
+	cairn_shard_spec spec = {w->key, w->url};
+	cairn_dagstore_gc_stats gs;
+
+	switch (w->what) {
+	case 0: w->rc = cairn_dagstore_register(ds, &spec, 1, NULL); break;
+	case 1: w->rc = cairn_dagstore_initialize_all(ds, 2, NULL, NULL, &w->p); break;
+	case 2: w->rc = cairn_dagstore_destroy(ds, w->key); break;
+	default: w->rc = cairn_dagstore_gc(ds, &gs); break;
+	}
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* What a snapshot would clone: every file under tmpdir (the CARs, the
+ * database and the store) by path, size and mtime, summed so the order of
+ * the walk does not matter. The database's -shm is not cloned. */
+static uint64_t sig_acc;
+
+static int sig_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	(void)ftw;
+	if (flag != FTW_F || strstr(path, "-shm"))
+		return 0;
+	for (const char *c = path; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	sig_acc += h ^ ((uint64_t)st->st_size * 0x9e3779b97f4a7c15ull) ^
+		   ((uint64_t)st->st_mtim.tv_sec << 32) ^ (uint64_t)st->st_mtim.tv_nsec;
+	return 0;
+}
+
+static uint64_t files_sig(void)
+{
+	sig_acc = 0;
+	assert_int_equal(nftw(tmpdir, sig_entry, 16, FTW_PHYS), 0);
+	return sig_acc;
+}
+
+/* Every block of shard j through the top-level index and an acquirer. */
+static void read_shard(size_t j)
+{
+	char key[16];
+	cairn_buf b = {0};
+
+	for (size_t k = 0; k < shard_n[j]; k++) {
+		const blk *x = &pool[shard_blocks[j][k]];
+
+		if (cairn_dagstore_get(ds, &b, &x->cid, NULL))
+			fail_msg("get while quiesced: %s", cairn_error_last());
+		assert_int_equal(b.len, x->len);
+		assert_memory_equal(b.data, x->data, x->len);
+		assert_true(cairn_dagstore_lookup(ds, &x->cid, NULL, NULL) >= 1);
+	}
+	cairn_buf_free(&b);
+	snprintf(key, sizeof(key), "piece-%zu", j);
+	check_acquired(key, shard_blocks[j], shard_n[j]);
+}
+
+/* Quiesce holds every writer at a safe point while reads go on: an
+ * indexing in the middle of its piece is not waited for (it stops before
+ * it writes), registrations, initialize_all, destroy and gc wait, no file
+ * changes, calls nest; resume lets them all finish. A write step that does
+ * not end in time makes quiesce fail and leaves nothing paused. */
+static void test_quiesce(void **state)
+{
+	size_t a[30];
+	char path[PATH_MAX], url[PATH_MAX + 16];
+	writer_arg w[4] = {{0}, {1}, {2}, {3}};
+	init_arg ia = {"hq", -99, NULL, false};
+	pthread_t t[4], ti;
+	struct timespec ms = {0, 10 * 1000 * 1000};
+	uint64_t sig0, t0;
+	cairn_db_options dbo = CAIRN_DB_OPTIONS_INIT;
+	cairn_db *db2;
+	int rc;
+
+	(void)state;
+	make_overlapping();
+	assert_int_equal(cairn_dagstore_initialize(ds, "piece-0"), 0);
+	assert_int_equal(cairn_dagstore_initialize(ds, "piece-1"), 0);
+	for (size_t i = 0; i < 30; i++)
+		a[i] = 300 + i;
+	shard_make("hq", "hq.car", a, 30, 1, 0, true);
+	tpath(path, "late.car");
+	car_make(path, a, 5, 1, 0);
+	file_url(url, path);
+
+	/* An indexing stopped in the middle of its piece (a slow remote). */
+	pthread_mutex_lock(&hook.lock);
+	hook.gate = true;
+	pthread_mutex_unlock(&hook.lock);
+	assert_int_equal(pthread_create(&ti, NULL, init_thread, &ia), 0);
+	pthread_mutex_lock(&hook.lock);
+	while (!hook.waiting)
+		pthread_cond_wait(&hook.cond, &hook.lock);
+	pthread_mutex_unlock(&hook.lock);
+	t0 = cairn_time_ns();
+	if (cairn_dagstore_quiesce(ds, 5000))
+		fail_msg("quiesce: %s", cairn_error_last());
+	assert_true(cairn_time_ns() - t0 < 2000000000ull);
+	sig0 = files_sig();
+	/* The indexing reads on, then waits before it writes its index. */
+	pthread_mutex_lock(&hook.lock);
+	hook.gate = false;
+	pthread_cond_broadcast(&hook.cond);
+	pthread_mutex_unlock(&hook.lock);
+	w[0].key = "late";
+	w[0].url = url;
+	w[2].key = "piece-1";
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer_thread, &w[i]), 0);
+	/* Nested: the inner pair changes nothing. */
+	assert_int_equal(cairn_dagstore_quiesce(ds, 100), 0);
+	cairn_dagstore_resume(ds);
+	for (int round = 0; round < 10; round++) {
+		read_shard(0);
+		read_shard(1);
+		nanosleep(&ms, NULL);
+	}
+	for (int i = 0; i < 4; i++)
+		if (atomic_load(&w[i].done))
+			fail_msg("writer %d finished while quiesced (rc %d)", i, w[i].rc);
+	assert_false(atomic_load(&ia.done));
+	state_is("hq", CAIRN_SHARD_INITIALIZING);
+	state_is("piece-2", CAIRN_SHARD_NEW);
+	state_is("piece-1", CAIRN_SHARD_AVAILABLE);
+	assert_int_equal(cairn_dagstore_info(&(cairn_shard_info){0}, ds, "late"), CAIRN_ENOTFOUND);
+	assert_true(files_sig() == sig0);
+
+	cairn_dagstore_resume(ds);
+	pthread_join(ti, NULL);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		if (w[i].rc)
+			fail_msg("writer %d: %s", i, cairn_error_last());
+	}
+	assert_int_equal(ia.rc, 0);
+	state_is("hq", CAIRN_SHARD_AVAILABLE);
+	check_acquired("hq", a, 30);
+	/* initialize_all claimed what was New when it started (late came
+	 * after it, or not: either way every shard ends Available). */
+	assert_int_equal(w[1].p.failed, 0);
+	assert_true(w[1].p.done >= 4);
+	assert_int_equal(cairn_dagstore_info(&(cairn_shard_info){0}, ds, "piece-1"), CAIRN_ENOTFOUND);
+	for (size_t j = 2; j < NSHARDS; j++)
+		read_shard(j);
+	assert_int_equal(cairn_dagstore_initialize_all(ds, 1, NULL, NULL, NULL), 0);
+	state_is("late", CAIRN_SHARD_AVAILABLE);
+
+	/* A write step that does not end in time: a register waiting for
+	 * another connection's write lock. */
+	tpath(path, "cairn.db");
+	assert_int_equal(cairn_db_open(&db2, path, &dbo), 0);
+	assert_int_equal(cairn_db_begin(db2), 0);
+	memset(&w[0], 0, sizeof(w[0]));
+	w[0].key = "later";
+	w[0].url = url;
+	assert_int_equal(pthread_create(&t[0], NULL, writer_thread, &w[0]), 0);
+	for (int i = 0; i < 5; i++)
+		nanosleep(&ms, NULL);
+	rc = cairn_dagstore_quiesce(ds, 50);
+	assert_int_equal(rc, CAIRN_ECANCELED);
+	if (!strstr(cairn_error_last(), "1 register"))
+		fail_msg("the message does not say what was in flight: %s", cairn_error_last());
+	assert_int_equal(cairn_db_rollback(db2), 0);
+	cairn_db_close(db2);
+	pthread_join(t[0], NULL);
+	assert_int_equal(w[0].rc, 0);
+	/* Nothing stayed paused. */
+	assert_int_equal(cairn_dagstore_initialize(ds, "later"), 0);
+	assert_int_equal(cairn_dagstore_quiesce(ds, 0), 0);
+	cairn_dagstore_resume(ds);
+	cairn_dagstore_resume(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1664,6 +1853,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce, setup, teardown),
 	};
 	int rc;
 

@@ -5,9 +5,10 @@
 # every byte equal, clone and restore. Then: a btrfs NOCOW file falls back;
 # a clone onto another filesystem (EXDEV) copies; a full filesystem
 # (ENOSPC) leaves no partial snapshot; the store's lock against a running
-# `cairn serve`; a hard-linked index never changed by later writes to the
-# live store; kill -9 at every step of create and restore leaves the old
-# state or the new one, and a store that opens.
+# `cairn serve` (create goes through it, restore is refused); a hard-linked
+# index never changed by later writes to the live store; kill -9 at every
+# step of create and restore leaves the old state or the new one, and a
+# store that opens.
 #
 # usage: fs.sh CAIRN      (exit 77, a skip, unless root with loop devices
 #                          and mkfs.btrfs, mkfs.xfs, mkfs.ext4, filefrag)
@@ -17,7 +18,7 @@ set -o pipefail
 CAIRN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 skip () { echo "fs.sh: $*; skipping" >&2; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root to mount loop filesystems"
-for t in mkfs.btrfs mkfs.xfs mkfs.ext4 filefrag chattr lsattr losetup curl; do
+for t in mkfs.btrfs mkfs.xfs mkfs.ext4 filefrag chattr lsattr losetup curl flock; do
 	command -v $t >/dev/null || skip "$t not found (scripts/install-deps.sh)"
 done
 [ -e /dev/loop-control ] || skip "no loop devices"
@@ -190,19 +191,24 @@ s=$work/btrfs/store
 "$CAIRN" serve --repo "$s" --listen 127.0.0.1:0 2>"$work/serve.err" &
 srv_pid=$!
 for _ in $(seq 100); do
-	[ -s "$s/api" ] && break
+	[ -s "$s/api" ] && [ -s "$s/token" ] && break
 	sleep 0.1
 done
-[ -s "$s/api" ] || fail "lock: cairn serve did not start: $(cat "$work/serve.err")"
-if "$CAIRN" snapshot create --repo "$s" busy 2>"$work/err"; then
-	fail "lock: create while serve runs"
+[ -s "$s/token" ] || fail "lock: cairn serve did not start: $(cat "$work/serve.err")"
+# create goes through the daemon, which keeps the lock and pauses its
+# writers; restore is still refused (it replaces the store under it).
+if CAIRN_LOG=info "$CAIRN" snapshot create --repo "$s" busy >"$work/out" 2>"$work/err"; then
+	check "lock: create through the running serve" grep -q "^snapshot busy: $s.snapshots/busy" "$work/out"
+	check "lock: through the daemon" grep -q "through the daemon at" "$work/err"
+	check "lock: reflinked through the daemon" [ "$(method_of "$s.snapshots/busy" cairn.db)" = reflink ]
 else
-	check "lock: create refused, naming serve and its pid" grep -q "running \`cairn serve\` (pid $srv_pid)" "$work/err"
+	fail "lock: create while serve runs: $(cat "$work/err")"
 fi
+check "lock: serve still holds the store" sh -c "! flock -n '$s/lock' true"
 if "$CAIRN" snapshot restore --repo "$s" one 2>"$work/err"; then
 	fail "lock: restore while serve runs"
 else
-	check "lock: restore refused" grep -q "in use by a running" "$work/err"
+	check "lock: restore refused, naming serve and its pid" grep -q "running \`cairn serve\` (pid $srv_pid); stop it first" "$work/err"
 fi
 check "lock: list works while serve runs" sh -c "'$CAIRN' snapshot list --repo '$s' | grep -q '^one '"
 check "lock: clone works while serve runs" "$CAIRN" snapshot clone --repo "$s" one "$work/btrfs/clone2"
