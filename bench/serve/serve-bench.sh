@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # serve-bench.sh: `cairn serve` beside nginx on loopback, in the same run:
 # wrk at 256 connections for DURATION seconds each, GETs of 1 KiB blocks
-# and of 1 MiB blocks (?format=raw, rotating over many CIDs), nginx serving
+# and of 1 MiB blocks (?format=raw, rotating over many CIDs) and of CARs of
+# 1 KiB blocks (?format=car), nginx serving
 # the same bytes as static files at the same paths (/ipfs/CID) with two
 # workers (cairn: a pool of two threads; the machine's two cores). The
 # server's RSS is sampled every second while wrk runs (flat memory).
@@ -88,6 +89,16 @@ cport=$(cut -d/ -f5 store/api)
 sleep 0.5
 curl -sf -o /dev/null "http://127.0.0.1:$nport$(head -1 k.paths)" || { cat ngx/error.log; exit 1; }
 curl -sf -o /dev/null "http://127.0.0.1:$cport$(head -1 k.paths)?format=raw" || { cat serve.err; exit 1; }
+# CAR GETs: each 1 KiB block as a CAR (header and one section), nginx
+# serving the very bytes cairn answers, as static files at the same paths
+: >c.paths
+mkdir -p www/car
+for p in $(head -500 k.paths); do
+	curl -sf -o "www/car/${p#/ipfs/}" "http://127.0.0.1:$cport$p?format=car"
+	echo "/car/${p#/ipfs/}" >>c.paths
+done
+sed 's|^/car/|/ipfs/|' c.paths >c.cairn.paths
+chmod -R a+rX www
 
 # run NAME URL PATHS SUFFIX: one wrk run; appends "NAME reqs p99_ms errors" to results
 run () {
@@ -112,13 +123,15 @@ for r in $(seq "$rounds"); do
 	run cairn-1k "http://127.0.0.1:$cport" k.paths "?format=raw"
 	run nginx-1m "http://127.0.0.1:$nport" m.paths ""
 	run cairn-1m "http://127.0.0.1:$cport" m.paths "?format=raw"
+	run nginx-car "http://127.0.0.1:$nport" c.paths ""
+	run cairn-car "http://127.0.0.1:$cport" c.cairn.paths "?format=car"
 done
 kill $sampler 2>/dev/null || true
 wait $sampler 2>/dev/null || true
 sampler=
 med () { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "# medians"
-for size in 1k 1m; do
+for size in 1k 1m car; do
 	c=$(awk -v n="cairn-$size" '$1 == n {print $2}' results | med)
 	n=$(awk -v n="nginx-$size" '$1 == n {print $2}' results | med)
 	cp99=$(awk -v n="cairn-$size" '$1 == n {print $3}' results | med)

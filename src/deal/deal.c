@@ -563,7 +563,7 @@ static int stage_stream(cairn_deals *d, const char *key, const char *rel, deal_s
 	off = 0;
 	/* A new stdin holds the whole deal again: skip what is staged. */
 	while (src->fd >= 0 && off < have) {
-		size_t want = have - off < CHUNK ? (size_t)(have - off) : CHUNK, got;
+		size_t want = have - off < CHUNK ? (size_t)(have - off) : CHUNK, got = 0;
 
 		if ((rc = read_full(src->fd, buf, want, &got)))
 			goto out;

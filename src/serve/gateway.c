@@ -830,6 +830,8 @@ typedef struct item {
 	uint8_t kind;
 } item;
 
+#define CAR_CHUNK (16 * 1024)
+
 typedef struct car_stream {
 	cairn_server *srv;
 	cairn_dagstore *ds;
@@ -845,6 +847,7 @@ typedef struct car_stream {
 	size_t pre_len, pre_off;
 	cairn_buf block;
 	size_t block_off;
+	bool failed;           /* a read failed after bytes went out: end */
 	char root[CAIRN_CID_MAX_STRING];
 } car_stream;
 
@@ -1023,6 +1026,8 @@ static int next_section(car_stream *s)
 	}
 }
 
+/* Fills `buf` with as many sections as fit, so a CAR of small blocks goes
+ * out in few chunks and system calls rather than one or two a block. */
 static ssize_t car_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	car_stream *s = cls;
@@ -1030,30 +1035,37 @@ static ssize_t car_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	int rc;
 
 	(void)pos;
-	while (s->pre_off == s->pre_len && s->block_off == s->block.len) {
-		rc = next_section(s);
-		if (rc == 0)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (rc < 0) {
-			cairn_log(CAIRN_LOG_ERROR, "serve: car %s: stream cut short: %s", s->root,
-				  cairn_error_last());
-			return MHD_CONTENT_READER_END_WITH_ERROR;
+	while (n < max && !s->failed) {
+		if (s->pre_off == s->pre_len && s->block_off == s->block.len) {
+			rc = next_section(s);
+			if (rc == 0)
+				break;
+			if (rc < 0) {
+				cairn_log(CAIRN_LOG_ERROR, "serve: car %s: stream cut short: %s",
+					  s->root, cairn_error_last());
+				s->failed = true;
+				break;
+			}
 		}
+		k = s->pre_len - s->pre_off;
+		if (k > max - n)
+			k = max - n;
+		memcpy(buf + n, s->pre + s->pre_off, k);
+		s->pre_off += k;
+		n += k;
+		k = s->block.len - s->block_off;
+		if (k > max - n)
+			k = max - n;
+		if (k)
+			memcpy(buf + n, s->block.data + s->block_off, k);
+		s->block_off += k;
+		n += k;
 	}
-	k = s->pre_len - s->pre_off;
-	if (k > max)
-		k = max;
-	memcpy(buf, s->pre + s->pre_off, k);
-	s->pre_off += k;
-	n = k;
-	k = s->block.len - s->block_off;
-	if (k > max - n)
-		k = max - n;
-	if (k)
-		memcpy(buf + n, s->block.data + s->block_off, k);
-	s->block_off += k;
-	serve_metrics_bytes(s->srv, "ipfs", n + k);
-	return (ssize_t)(n + k);
+	if (!n)
+		return s->failed ? MHD_CONTENT_READER_END_WITH_ERROR
+				 : MHD_CONTENT_READER_END_OF_STREAM;
+	serve_metrics_bytes(s->srv, "ipfs", n);
+	return (ssize_t)n;
 }
 
 /* FNV-1a, for the ETag of a CAR that depends on more than the CID. */
@@ -1184,7 +1196,10 @@ static enum MHD_Result serve_car(struct MHD_Connection *c, cairn_server *srv, re
 			car_stream_free(s);
 			return MHD_NO;
 		}
-		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, car_reader, s,
+		/* MHD zeroes a buffer of this size for every response: large
+		 * enough to batch sections, small enough not to dominate the
+		 * cost of the many CARs of one small block */
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CAR_CHUNK, car_reader, s,
 						      car_stream_free);
 		if (!r) {
 			car_stream_free(s);
