@@ -12,11 +12,13 @@ extern "C" {
 #endif
 
 /* A deal's steps, in order, as the `deals` table records them:
- *   Staging --data whole, CommP == piece CID--> Staged --in a sector-->
- *   Added --shard registered (piece://P)--> Registered --indexed, staged
- *   copy removed--> Available
- * A CommP that differs from the piece CID removes the deal (its row and
- * staged bytes): nothing is left of it. */
+ *   Staging --data whole, sizes known--> Staged --in a sector, CommP ==
+ *   piece CID--> Added --shard registered (piece://P)--> Registered
+ *   --indexed, staged copy removed--> Available
+ * The CommP is computed once, by add-piece while it pads the data into the
+ * sector, and checked before the piece is kept. A CommP that differs from
+ * the piece CID removes the deal (its row and staged bytes) and leaves the
+ * sector as it was: nothing is left of it. */
 typedef enum cairn_deal_state {
 	CAIRN_DEAL_STAGING = 0,
 	CAIRN_DEAL_STAGED = 1,
@@ -62,8 +64,9 @@ CAIRN_API void cairn_deals_close(cairn_deals *d);
 
 /* Called after each step is recorded, with the step's name: "staging"
  * (after each checkpoint of staged bytes), "staged", "chosen" (the sector
- * recorded, nothing written to it yet), "added", "registered", "indexed",
- * "available". Tests kill the process here. */
+ * recorded, nothing written to it yet), "written" (the piece's bytes in the
+ * sector's file, its CommP not yet checked, nothing marking them), "added",
+ * "registered", "indexed", "available". Tests kill the process here. */
 typedef void (*cairn_deal_step_fn)(const char *step, void *payload);
 
 typedef struct cairn_deal_import_options {

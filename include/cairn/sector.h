@@ -299,6 +299,29 @@ CAIRN_API int cairn_sector_add_piece(cairn_sector_piece *out, cairn_sector_store
 				     uint64_t off, uint64_t len, const char *what,
 				     unsigned threads);
 
+/* What add-piece checks before the piece is kept. */
+typedef struct cairn_sector_add_check {
+	const uint8_t *commp;    /* 32 bytes: the CommP the payload must have; NULL: any */
+	/* Called once the bytes are written and fsynced, before the check
+	 * (nothing marks them yet: a crash here leaves the sector as it was,
+	 * bytes past its pieces that the next add-piece overwrites); may be
+	 * NULL. Tests crash here. */
+	void (*on_written)(void *payload);
+	void *payload;
+} cairn_sector_add_check;
+
+/* As cairn_sector_add_piece, with the CommP computed while padding checked
+ * against check->commp (check may be NULL) before anything marks the piece,
+ * so the data is read and hashed once. On a mismatch the range written is
+ * freed (punched, the trailer as before) and a sector file this call made
+ * is removed with its index entry: the sector and its index are as before.
+ * Errors: as cairn_sector_add_piece, and CAIRN_EMISMATCH (both piece CIDs
+ * named). */
+CAIRN_API int cairn_sector_add_piece_checked(cairn_sector_piece *out, cairn_sector_store *st,
+					     const cairn_sector_id *sid, unsigned proof, int fd,
+					     uint64_t off, uint64_t len, const char *what,
+					     unsigned threads, const cairn_sector_add_check *check);
+
 /* Reading a piece's payload (unpadded bytes) out of the unsealed copy of
  * its sector, unpadding on the fly, without any scheduler. */
 typedef struct cairn_sector_reader cairn_sector_reader;

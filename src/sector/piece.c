@@ -11,11 +11,15 @@
  * piece past its payload is punched the same way, so a sector with small
  * pieces takes on disk only what its payloads take.
  *
- * Crash safety: the data is written and fsynced, then the trailer marks it,
- * then the piece's row commits (with the sector's, for its first piece).
- * The database is the record of which pieces a sector has: a crash before
- * the commit leaves bytes past the sector's last piece that the next
- * AddPiece punches or overwrites.
+ * Crash safety: the data is written and fsynced, then (when the caller
+ * gave the CommP it expects) the CommP computed on the way is checked, then
+ * the trailer marks it, then the piece's row commits (with the sector's,
+ * for its first piece). The database is the record of which pieces a
+ * sector has: a crash before the commit leaves bytes past the sector's last
+ * piece, marked nowhere, that the next AddPiece punches or overwrites. So
+ * bytes whose CommP was not checked are never marked nor listed: a check
+ * that fails frees the range written (and a sector file made by this call
+ * is removed), leaving the sector as it was, trailer and all.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -126,9 +130,48 @@ static int punch(cairn_partialfile *pf, uint64_t off, uint64_t len)
 	return len ? cairn_partialfile_free(pf, off, len) : 0;
 }
 
+/* The check failed: the bytes written over [from, end) are freed, or the
+ * file made by this call removed with its declaration, so the sector is as
+ * it was. Sets the message naming both CIDs and returns CAIRN_EMISMATCH. */
+static int refuse(cairn_sector_store *st, cairn_partialfile **pf, const char *file,
+		  const char *storage_id, const cairn_sector_id *sid, bool created, uint64_t from,
+		  uint64_t end, const cairn_piece_info *got, const uint8_t *want, const char *what)
+{
+	char gs[CAIRN_CID_MAX_STRING], ws[CAIRN_CID_MAX_STRING];
+	cairn_cid cid;
+	int rc;
+
+	if (created) {
+		cairn_partialfile_close(*pf);
+		*pf = NULL;
+		if (unlink(file) < 0 && errno != ENOENT)
+			return cairn_error_set(CAIRN_EIO, "%s: %s", file, strerror(errno));
+		rc = cairn_sector__index_drop(st, storage_id, sid, CAIRN_SECTOR_UNSEALED);
+	} else if (!(rc = cairn_partialfile_free(*pf, from, end - from))) {
+		rc = cairn_partialfile_sync(*pf);
+	}
+	if (rc)
+		return rc;
+	cairn_piece_cid_v1(&cid, got->commp);
+	cairn_cid_to_string(gs, &cid);
+	cairn_piece_cid_v1(&cid, want);
+	cairn_cid_to_string(ws, &cid);
+	return cairn_error_set(CAIRN_EMISMATCH, "%s: the data's piece CID is %s (%llu bytes), not %s: "
+			       "refused, nothing kept", what, gs, (unsigned long long)got->payload_size,
+			       ws);
+}
+
 int cairn_sector_add_piece(cairn_sector_piece *out, cairn_sector_store *st,
 			   const cairn_sector_id *sid, unsigned proof, int fd, uint64_t off,
 			   uint64_t len, const char *what, unsigned threads)
+{
+	return cairn_sector_add_piece_checked(out, st, sid, proof, fd, off, len, what, threads, NULL);
+}
+
+int cairn_sector_add_piece_checked(cairn_sector_piece *out, cairn_sector_store *st,
+				   const cairn_sector_id *sid, unsigned proof, int fd, uint64_t off,
+				   uint64_t len, const char *what, unsigned threads,
+				   const cairn_sector_add_check *check)
 {
 	char name[CAIRN_SECTOR_NAME_MAX], storage_id[40];
 	cairn_sector_reservation *res = NULL;
@@ -137,7 +180,7 @@ int cairn_sector_add_piece(cairn_sector_piece *out, cairn_sector_store *st,
 	cairn_sector_info si;
 	cairn_sector_piece pc;
 	cairn_buf file = CAIRN_BUF_INIT;
-	bool is_new = false;
+	bool is_new = false, created = false;
 	uint64_t ssize, at, end;
 	int rc;
 
@@ -216,8 +259,10 @@ int cairn_sector_add_piece(cairn_sector_piece *out, cairn_sector_store *st,
 			rc = file.err;
 			goto out;
 		}
-		if ((rc = cairn_partialfile_create(&pf, (const char *)file.data, ssize)) ||
-		    (rc = cairn_file_fsync_dir(dir)) ||
+		if ((rc = cairn_partialfile_create(&pf, (const char *)file.data, ssize)))
+			goto out;
+		created = true;
+		if ((rc = cairn_file_fsync_dir(dir)) ||
 		    (rc = cairn_sector__index_declare(st, p->id, sid, CAIRN_SECTOR_UNSEALED, true)))
 			goto out;
 	} else {
@@ -242,8 +287,17 @@ int cairn_sector_add_piece(cairn_sector_piece *out, cairn_sector_store *st,
 		if ((rc = punch(pf, at + written, pc.info.padded_size - written)))
 			goto out;
 	}
-	if ((rc = cairn_partialfile_sync(pf)) ||
-	    (rc = cairn_partialfile_mark_allocated(pf, si.pieces_end, end - si.pieces_end)) ||
+	if ((rc = cairn_partialfile_sync(pf)))
+		goto out;
+	/* The unchecked window: the bytes are on disk, marked nowhere. */
+	if (check && check->on_written)
+		check->on_written(check->payload);
+	if (check && check->commp && memcmp(pc.info.commp, check->commp, 32)) {
+		rc = refuse(st, &pf, (const char *)file.data, storage_id, sid, created, si.pieces_end,
+			    end, &pc.info, check->commp, what);
+		goto out;
+	}
+	if ((rc = cairn_partialfile_mark_allocated(pf, si.pieces_end, end - si.pieces_end)) ||
 	    (rc = cairn_partialfile_sync(pf)))
 		goto out;
 

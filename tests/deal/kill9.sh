@@ -30,7 +30,22 @@ CAIRN_PATH="$work/ref" "$cairn" deal import --sector-size 512MiB --piece-cid "$p
 	sed 's/"source":"[^"]*",//; s/,"created_at".*//' >want.json
 grep -q '"state":"Available"' want.json || fail "reference import: $(cat want.json)"
 
-steps="staging staged chosen added registered indexed available"
+# A wrong piece CID of the same size (v1: only add-piece's CommP tells):
+# refused, the sector's file byte for byte as it was, one deal.
+cp -a template wrong
+head -c 1000 /dev/urandom >other.bin
+wv1=$("$cairn" piece commp --json other.bin | sed -n 's/.*"piece_cid_v1":"\([^"]*\)".*/\1/p')
+unsealed=$(find wrong -path '*/unsealed/*' -type f)
+cp "$unsealed" unsealed.before
+CAIRN_PATH="$work/wrong" "$cairn" deal import --sector-size 512MiB --piece-cid "$wv1" b.car \
+	>/dev/null 2>err.txt && fail "a wrong v1 piece CID was accepted"
+grep -q "nothing kept" err.txt || fail "wrong piece CID: $(cat err.txt)"
+cmp -s "$unsealed" unsealed.before || fail "a refused piece changed the sector's file"
+[ "$(CAIRN_PATH="$work/wrong" "$cairn" deal list --json | wc -l)" = 1 ] || fail "a refused deal is listed"
+rm -rf wrong unsealed.before other.bin
+echo "ok   a wrong piece CID: refused at add-piece, the sector as it was"
+
+steps="staging staged chosen written added registered indexed available"
 i=0
 while [ $i -lt "$iterations" ]; do
 	i=$((i + 1))
@@ -50,7 +65,7 @@ while [ $i -lt "$iterations" ]; do
 		how="kill -9 after ${ms}ms"
 	else
 		# a file is read in place: only stdin has a "staging" step
-		n=$(( $(rnd) % 7 + 1 ))
+		n=$(( $(rnd) % 8 + 1 ))
 		[ "$src" = - ] || [ $n != 1 ] || n=2
 		at=$(echo $steps | cut -d' ' -f$n)
 		CAIRN_DEAL_CRASH_AT=$at "$cairn" deal import --sector-size 512MiB --piece-cid "$pb" "$src" \

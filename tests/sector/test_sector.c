@@ -1,7 +1,8 @@
 /* test_sector.c: unit tests for sector storage on real files: the RLE+ and
  * partial-file vectors of the research notes, allocation after random
  * writes, holes seen in st_blocks, add-piece of mixed sizes against a plain
- * Merkle tree, reads of random ranges, reservations from several processes
+ * Merkle tree, add-piece refusing a wrong CommP (and a kill in its
+ * unchecked window), reads of random ranges, reservations from several processes
  * (never overfilling; a killed process's reservation gone), locks, moves,
  * check and the sector:// and piece:// mounts. */
 #include <stdarg.h>
@@ -636,6 +637,148 @@ static void test_add_read(void **state)
 	fx_free(&f);
 }
 
+/* The whole unsealed file (data and trailer) into *out. */
+static size_t slurp(uint8_t **out, const char *file)
+{
+	struct stat sb;
+	int fd = open(file, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	*out = malloc((size_t)sb.st_size + 1);
+	assert_int_equal(cairn_file_pread_full(fd, *out, (size_t)sb.st_size, 0, file), 0);
+	close(fd);
+	return (size_t)sb.st_size;
+}
+
+static int n_written;
+
+static void count_written(void *payload)
+{
+	(void)payload;
+	n_written++;
+}
+
+static void die_written(void *payload)
+{
+	(void)payload;
+	raise(SIGKILL);
+}
+
+/* add-piece with the CommP checked: a mismatch leaves a new sector
+ * nonexistent and an existing one byte for byte as it was (trailer too);
+ * a crash in the unchecked window marks nothing, and the add then done
+ * again lands at the same place. */
+static void test_add_checked(void **state)
+{
+	const uint64_t ssize = 8 * MiB;
+	cairn_storage_init init = {10, true, true, 0};
+	static const size_t sizes[] = {1000, 5000};
+	uint8_t *payload[2], *before, *after;
+	cairn_piece_info ref[2];
+	cairn_sector_add_check check = {NULL, count_written, NULL};
+	cairn_sector_piece pc;
+	cairn_sector_info si;
+	cairn_sector_id sid = {1000, 9};
+	cairn_buf b = CAIRN_BUF_INIT;
+	char path[600], file[800];
+	size_t nb, na;
+	unsigned proof;
+	fixture f;
+	pid_t pid;
+	int fd, status;
+
+	(void)state;
+	fx_new(&f);
+	snprintf(path, sizeof(path), "%s/seal", f.repo);
+	assert_int_equal(cairn_sector_storage_attach(f.st, path, &init, NULL), 0);
+	assert_int_equal(cairn_sector_proof_for_size(&proof, ssize), 0);
+	for (int i = 0; i < 2; i++) {
+		payload[i] = malloc(sizes[i]);
+		fill_random(payload[i], sizes[i]);
+		assert_int_equal(cairn_commp_sum(&ref[i], payload[i], sizes[i], 1), 0);
+	}
+	/* A new sector and the wrong CommP: no sector, no file, no entry. */
+	write_file("/tmp/cairn-sector-checked.tmp", payload[0], sizes[0]);
+	fd = open("/tmp/cairn-sector-checked.tmp", O_RDONLY);
+	check.commp = ref[1].commp;
+	assert_int_equal(cairn_sector_add_piece_checked(&pc, f.st, &sid, proof, fd, 0, sizes[0],
+							NULL, 1, &check), CAIRN_EMISMATCH);
+	assert_int_equal(n_written, 1);
+	assert_int_equal(cairn_sector_get(&si, f.st, &sid), CAIRN_ENOTFOUND);
+	assert_int_equal(cairn_sector_find(&b, NULL, f.st, &sid, CAIRN_SECTOR_UNSEALED),
+			 CAIRN_ENOTFOUND);
+	cairn_buf_clear(&b);
+	/* The right one: kept. */
+	check.commp = ref[0].commp;
+	assert_int_equal(cairn_sector_add_piece_checked(&pc, f.st, &sid, proof, fd, 0, sizes[0],
+							NULL, 1, &check), 0);
+	assert_int_equal(n_written, 2);
+	assert_memory_equal(pc.info.commp, ref[0].commp, 32);
+	close(fd);
+	assert_int_equal(cairn_sector_find(&b, NULL, f.st, &sid, CAIRN_SECTOR_UNSEALED), 0);
+	snprintf(file, sizeof(file), "%s", (const char *)b.data);
+	cairn_buf_free(&b);
+	/* An existing sector and the wrong CommP (a filler gap before it):
+	 * every byte as before, the trailer too, one piece listed. */
+	nb = slurp(&before, file);
+	write_file("/tmp/cairn-sector-checked.tmp", payload[1], sizes[1]);
+	fd = open("/tmp/cairn-sector-checked.tmp", O_RDONLY);
+	check.commp = ref[0].commp;
+	assert_int_equal(cairn_sector_add_piece_checked(&pc, f.st, &sid, proof, fd, 0, sizes[1],
+							NULL, 1, &check), CAIRN_EMISMATCH);
+	assert_non_null(strstr(cairn_error_last(), "refused, nothing kept"));
+	na = slurp(&after, file);
+	assert_int_equal(na, nb);
+	assert_memory_equal(after, before, nb);
+	free(after);
+	assert_int_equal(cairn_sector_get(&si, f.st, &sid), 0);
+	assert_int_equal(si.n_pieces, 1);
+	cairn_sector_info_clear(&si);
+	/* A crash in the unchecked window: the trailer as before, nothing
+	 * listed; the add done again goes to the same place and reads back. */
+	check.commp = ref[1].commp;
+	check.on_written = die_written;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		cairn_sector_add_piece_checked(&pc, f.st, &sid, proof, fd, 0, sizes[1], NULL, 1,
+					       &check);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	na = slurp(&after, file);
+	assert_int_equal(na, nb);
+	assert_memory_equal(after + ssize, before + ssize, nb - ssize);
+	free(after);
+	assert_int_equal(cairn_sector_get(&si, f.st, &sid), 0);
+	assert_int_equal(si.n_pieces, 1);
+	cairn_sector_info_clear(&si);
+	check.on_written = NULL;
+	assert_int_equal(cairn_sector_add_piece_checked(&pc, f.st, &sid, proof, fd, 0, sizes[1],
+							NULL, 1, &check), 0);
+	close(fd);
+	assert_int_equal(pc.offset, 8192);
+	{
+		cairn_sector_reader *r;
+		uint8_t *buf = malloc(sizes[1]);
+
+		assert_int_equal(cairn_sector_reader_open(&r, f.st, &sid, pc.offset,
+							  pc.info.padded_size, sizes[1]), 0);
+		assert_int_equal(cairn_sector_reader_read_at(r, buf, sizes[1], 0), 0);
+		assert_memory_equal(buf, payload[1], sizes[1]);
+		cairn_sector_reader_close(r);
+		free(buf);
+	}
+	assert_int_equal(cairn_sector_check(f.st, NULL, NULL, NULL), 0);
+	free(before);
+	for (int i = 0; i < 2; i++)
+		free(payload[i]);
+	unlink("/tmp/cairn-sector-checked.tmp");
+	fx_free(&f);
+}
+
 static void test_move_and_lock(void **state)
 {
 	cairn_storage_init seal = {10, true, false, 0}, store = {10, false, true, 0};
@@ -865,6 +1008,7 @@ int main(void)
 		cmocka_unit_test(test_names_sizes),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_add_read),
+		cmocka_unit_test(test_add_checked),
 		cmocka_unit_test(test_move_and_lock),
 		cmocka_unit_test(test_reservations),
 	};
