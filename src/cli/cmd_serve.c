@@ -61,8 +61,18 @@ static int load_config(cairn_serve_config *cfg, const cli_repo *r, const char *p
 static cairn_serve_method methods[] = {
 	{"Cairn.DealImport", CAIRN_PERM_ADMIN, 2, 4, cli_deal_rpc_import, NULL},
 	{"Cairn.DealList", CAIRN_PERM_READ, 0, 0, cli_deal_rpc_list, NULL},
+	{"Cairn.SectorAddPiece", CAIRN_PERM_ADMIN, 2, 4, cli_sector_rpc_add_piece, NULL},
+	{"Cairn.SectorCheck", CAIRN_PERM_READ, 0, 1, cli_sector_rpc_check, NULL},
+	{"Cairn.SectorCommd", CAIRN_PERM_READ, 1, 1, cli_sector_rpc_commd, NULL},
+	{"Cairn.SectorList", CAIRN_PERM_READ, 0, 0, cli_sector_rpc_list, NULL},
+	{"Cairn.SectorMove", CAIRN_PERM_ADMIN, 2, 3, cli_sector_rpc_move, NULL},
+	{"Cairn.SectorReadPiece", CAIRN_PERM_READ, 1, 3, cli_sector_rpc_read_piece, NULL},
 	{"Cairn.SnapshotCreate", CAIRN_PERM_ADMIN, 0, 3, cli_snapshot_rpc_create, NULL},
 	{"Cairn.SnapshotList", CAIRN_PERM_READ, 0, 0, cli_snapshot_rpc_list, NULL},
+	{"Cairn.StorageAttach", CAIRN_PERM_ADMIN, 1, 2, cli_storage_rpc_attach, NULL},
+	{"Cairn.StorageDetach", CAIRN_PERM_ADMIN, 1, 1, cli_storage_rpc_detach, NULL},
+	{"Cairn.StorageList", CAIRN_PERM_READ, 0, 0, cli_storage_rpc_list, NULL},
+	{"Cairn.StorageRedeclare", CAIRN_PERM_ADMIN, 0, 2, cli_storage_rpc_redeclare, NULL},
 	{NULL, 0, 0, 0, NULL, NULL},
 };
 

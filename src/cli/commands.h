@@ -30,4 +30,25 @@ int cli_deal_rpc_list(cairn_buf *result, const cairn_node *params, void *payload
 int cli_snapshot_rpc_create(cairn_buf *result, const cairn_node *params, void *payload);
 int cli_snapshot_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
 
+/* The daemon's Cairn.Storage* methods (cmd_storage.c) and Cairn.Sector*
+ * methods (cmd_sector.c); payload: the cli_repo. */
+int cli_storage_rpc_attach(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_storage_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_storage_rpc_detach(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_storage_rpc_redeclare(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_add_piece(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_read_piece(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_commd(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_check(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_list(cairn_buf *result, const cairn_node *params, void *payload);
+int cli_sector_rpc_move(cairn_buf *result, const cairn_node *params, void *payload);
+/* Around each of those calls in the daemon: attach, detach and redeclare
+ * run `alone` (they change the store's list of paths), the rest beside
+ * each other. */
+void cli_storage_rpc_enter(bool alone);
+void cli_storage_rpc_leave(void);
+/* `arg` made absolute for the daemon (cmd_storage.c); with `or_id`, only
+ * when it names a file here, else copied (a UUID). */
+int cli_storage_abs_path(cairn_buf *out, const char *arg, bool or_id);
+
 #endif
