@@ -52,6 +52,21 @@ typedef void (*cairn_export_progress_fn)(const cairn_export_stats *stats, bool d
  * the writer thread; non-zero stops the export and is returned. */
 typedef int (*cairn_export_block_fn)(const cairn_cid *cid, const uint8_t *data, size_t len,
 				     void *payload);
+/* Claims `link` and queues it with `tag` (the tag its block's links
+ * callback will see): for a links callback to call. 0, or a negative code
+ * to return at once (the export stops). Identity CIDs are queued unclaimed. */
+typedef int (*cairn_export_emit_fn)(const cairn_cid *link, uint32_t tag, void *ctx);
+/* Chooses the links to follow out of a block, in place of the codec filter
+ * and cairn_block_links: called on a worker thread, for every block read
+ * (identity CIDs included), with the tag it was queued with (the roots'
+ * is 0); it calls `emit` for each link to follow, with the tag that link is
+ * to carry. A negative return stops the export and is returned (a
+ * positive one as CAIRN_ERROR). When a block is not in the store it is
+ * called with `data` NULL: 0 skips the block (it is not written), non-zero
+ * fails as a missing block does. */
+typedef int (*cairn_export_links_fn)(const cairn_cid *cid, uint32_t tag, const uint8_t *data,
+				     size_t len, cairn_export_emit_fn emit, void *ctx,
+				     void *payload);
 
 typedef struct cairn_export_options {
 	unsigned workers;          /* 0: one per online core */
@@ -72,8 +87,12 @@ typedef struct cairn_export_options {
 	cairn_export_progress_fn progress;
 	cairn_export_block_fn sink;
 	void *payload;             /* for progress and sink */
+	cairn_export_links_fn links; /* the links to follow; NULL: all of them
+				    * (as `codecs` says); called from several
+				    * threads at once */
+	void *links_payload;
 } cairn_export_options;
-#define CAIRN_EXPORT_OPTIONS_INIT {0, 0, NULL, -1, NULL, 0, 1, 0, false, NULL, NULL, NULL}
+#define CAIRN_EXPORT_OPTIONS_INIT {0, 0, NULL, -1, NULL, 0, 1, 0, false, NULL, NULL, NULL, NULL, NULL}
 
 /* Prepares an export over `store` (borrowed: it must outlive the export).
  * `opts` may be NULL for the defaults; it is copied, but `codecs`,
@@ -126,6 +145,75 @@ CAIRN_API int cairn_seenset_add(cairn_seenset *set, const cairn_cid *cid);
 CAIRN_API int cairn_seenset_has(cairn_seenset *set, const cairn_cid *cid);
 CAIRN_API void cairn_seenset_stats_get(cairn_seenset_stats *out, cairn_seenset *set);
 CAIRN_API void cairn_seenset_free(cairn_seenset *set);
+
+/* ------------------------------------------------- ranged chain export
+ *
+ * Lotus's `chain export-range` (chain/store/snapshot.go, walkScheduler's
+ * processTask since lotus#10145) as a links callback for the export above:
+ * the roots are the head tipset's block headers, and
+ *   - a header's Parents are followed as headers, down to genesis;
+ *   - above the tail (height > tail) its Messages (--messages),
+ *     ParentMessageReceipts (--receipts) and ParentStateRoot (--stateroots)
+ *     are followed, and every block below those completely;
+ *   - genesis (height 0) has its Parents and ParentStateRoot followed
+ *     completely whatever the flags;
+ *   - only links of codecs CBOR, DAG-CBOR and raw are followed, never
+ *     identity CIDs; only DAG-CBOR blocks have links;
+ *   - a block missing below the receipts is skipped (event AMTs may be
+ *     absent), any other missing block fails the export.
+ */
+typedef struct cairn_chain_range {
+	int64_t tail;              /* height; messages, receipts, state above it */
+	bool messages, receipts, stateroots;
+} cairn_chain_range;
+#define CAIRN_CHAIN_RANGE_INIT {0, false, false, false}
+
+/* What the walk reads of a BlockHeader (the 16-field tuple of lotus
+ * chain/types/blockheader.go). */
+typedef struct cairn_chain_header {
+	int64_t height;
+	size_t nparents;
+	cairn_cid state_root;      /* ParentStateRoot */
+	cairn_cid receipts;        /* ParentMessageReceipts */
+	cairn_cid messages;        /* Messages: the TxMeta [bls AMT, secpk AMT] */
+	uint64_t timestamp;
+} cairn_chain_header;
+
+/* Decodes a header, calling `parent_fn` (may be NULL) for each parent in
+ * order; a non-zero return from it stops and is returned. CAIRN_ECORRUPT
+ * for bytes that are not a 16-field header ("chain: block header: at byte
+ * N: ..."). Thread-safe. */
+CAIRN_API int cairn_chain_header_decode(cairn_chain_header *out, const uint8_t *p, size_t len,
+					cairn_link_fn parent_fn, void *payload);
+
+/* The links callback: set opts.links to it and opts.links_payload to a
+ * cairn_chain_range (borrowed for the export), and run the export with the
+ * head tipset's CIDs as roots, which become the CAR's roots. Thread-safe;
+ * the tags it gives are its own (the roots' 0 is a header). */
+CAIRN_API int cairn_chain_range_links(const cairn_cid *cid, uint32_t tag, const uint8_t *data,
+				      size_t len, cairn_export_emit_fn emit, void *ctx,
+				      void *payload);
+
+/* The height of the tipset `head` (its blocks read from `store`):
+ * CAIRN_EINVAL when the blocks do not share one height or there are none,
+ * CAIRN_ENOTFOUND when one is missing, CAIRN_ECORRUPT for one that is not a
+ * header. */
+CAIRN_API int cairn_chain_tipset_height(int64_t *height_out, cairn_store *store,
+					const cairn_cid *head, size_t nhead);
+
+/* Lotus's name for a ranged export, "snapshot_<tail>_<head>_<unix time>.car",
+ * into out[0..cap); the length, as snprintf. */
+CAIRN_API int cairn_chain_snapshot_name(char *out, size_t cap, int64_t tail, int64_t head,
+					int64_t unix_time);
+
+/* Runs a ranged export in one call: the head's height is checked against
+ * range->tail (CAIRN_EINVAL when the tail is above it), `opts` (may be
+ * NULL) gets the links callback, and the CAR goes to `path`. As
+ * cairn_export_run otherwise. */
+CAIRN_API int cairn_chain_export_range(cairn_export_stats *stats_out, cairn_store *store,
+				       const cairn_cid *head, size_t nhead,
+				       const cairn_chain_range *range,
+				       const cairn_export_options *opts, const char *path);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,7 @@ static int load_config(cairn_serve_config *cfg, const cli_repo *r, const char *p
 /* The store's own JSON-RPC methods; run_serve sets each payload to its
  * cli_repo. */
 static cairn_serve_method methods[] = {
+	{"Cairn.ChainExportRange", CAIRN_PERM_ADMIN, 2, 3, cli_chain_rpc_export_range, NULL},
 	{"Cairn.DealImport", CAIRN_PERM_ADMIN, 2, 4, cli_deal_rpc_import, NULL},
 	{"Cairn.DealList", CAIRN_PERM_READ, 0, 0, cli_deal_rpc_list, NULL},
 	{"Cairn.SectorAddPiece", CAIRN_PERM_ADMIN, 2, 4, cli_sector_rpc_add_piece, NULL},

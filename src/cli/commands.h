@@ -6,6 +6,7 @@
 #include "cmd.h"
 
 extern const cli_cmd cli_auth_cmd;
+extern const cli_cmd cli_chain_cmd;
 extern const cli_cmd cli_adt_cmd;
 extern const cli_cmd cli_block_cmd;
 extern const cli_cmd cli_store_cmd;
@@ -50,5 +51,8 @@ void cli_storage_rpc_leave(void);
 /* `arg` made absolute for the daemon (cmd_storage.c); with `or_id`, only
  * when it names a file here, else copied (a UUID). */
 int cli_storage_abs_path(cairn_buf *out, const char *arg, bool or_id);
+
+/* The daemon's Cairn.ChainExportRange (cmd_chain.c); payload: the cli_repo. */
+int cli_chain_rpc_export_range(cairn_buf *result, const cairn_node *params, void *payload);
 
 #endif

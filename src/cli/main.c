@@ -25,6 +25,7 @@ static const cli_cmd version_cmd = {
 static const cli_cmd *const groups[] = {
 	&cli_adt_cmd,
 	&cli_auth_cmd,
+	&cli_chain_cmd,
 	&cli_block_cmd,
 	&cli_car_cmd,
 	&cli_cid_cmd,

@@ -41,6 +41,12 @@
  * with it. Items enter the FIFO in level order (all of level n are pushed
  * while level n-1 is processed), so the head is always the next level.
  *
+ * A links callback (opts.links) takes the place of the codec filter and the
+ * scan: it names the links to follow and gives each a tag, which travels
+ * with the item to the callback of that link's block (the ranged chain
+ * export, chain.c, tags headers apart from what hangs below them). A block
+ * missing from the store is offered to it too, and it may let it be.
+ *
  * Writer. Workers fill batches (up to 256 blocks or 1 MiB) and queue them to
  * the one writer thread; there are 2 x workers + 2 batches, so a slow disk
  * makes workers wait for a free batch (bounded memory), and the writer
@@ -78,6 +84,7 @@
 typedef struct item {
 	cairn_cid cid;
 	uint32_t depth;
+	uint32_t tag;           /* for the links callback; the roots' is 0 */
 } item;
 
 typedef struct batch {
@@ -97,6 +104,7 @@ typedef struct worker {
 	batch *batch;           /* being filled; NULL until the first block */
 	cairn_buf block;
 	uint32_t depth;         /* of the links being scanned */
+	uint32_t tag;           /* theirs when no links callback sets one */
 	_Atomic uint64_t reads, links, identity;
 } worker;
 
@@ -437,7 +445,7 @@ static bool follows(const cairn_export *ex, uint64_t codec)
 	return false;
 }
 
-static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth)
+static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth, uint32_t tag)
 {
 	if (w->len == w->cap) {
 		size_t cap = w->cap * 2;
@@ -450,6 +458,7 @@ static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth)
 	}
 	w->stack[w->len].cid = *cid;
 	w->stack[w->len].depth = depth;
+	w->stack[w->len].tag = tag;
 	w->len++;
 	return 0;
 }
@@ -464,7 +473,16 @@ static int on_link(const cairn_cid *link, void *payload)
 		if ((rc = cairn_seenset_add(w->ex->seen, link)) <= 0)
 			return rc; /* seen already, or failed */
 	}
-	return stack_push(w, link, w->depth);
+	return stack_push(w, link, w->depth, w->tag);
+}
+
+/* The emit of a links callback: on_link with the callback's tag. */
+static int emit_link(const cairn_cid *link, uint32_t tag, void *ctx)
+{
+	worker *w = ctx;
+
+	w->tag = tag;
+	return on_link(link, w);
 }
 
 static int block_missing(int rc, const cairn_cid *cid, cairn_store *s)
@@ -499,6 +517,9 @@ static int process(worker *w, const item *it)
 		if (ex->opts.serialize_gets)
 			pthread_mutex_unlock(&ex->get_lock);
 		atomic_fetch_add_explicit(&w->reads, 1, memory_order_relaxed);
+		if (rc == CAIRN_ENOTFOUND && ex->opts.links &&
+		    !ex->opts.links(&it->cid, it->tag, NULL, 0, emit_link, w, ex->opts.links_payload))
+			return 0; /* the callback lets this one be missing */
 		if (rc)
 			return block_missing(rc, &it->cid, ex->store);
 		data = w->block.data;
@@ -514,11 +535,19 @@ static int process(worker *w, const item *it)
 		b->cids[b->n] = it->cid;
 		b->ends[b->n++] = b->data.len;
 	}
-	if (!follows(ex, it->cid.codec) ||
-	    (ex->opts.max_depth >= 0 && it->depth >= (uint32_t)ex->opts.max_depth))
+	if (ex->opts.max_depth >= 0 && it->depth >= (uint32_t)ex->opts.max_depth)
 		return 0;
 	w->depth = it->depth + 1;
-	rc = cairn_block_links(it->cid.codec, data, len, on_link, w);
+	w->tag = it->tag;
+	if (ex->opts.links) {
+		rc = ex->opts.links(&it->cid, it->tag, data, len, emit_link, w,
+				    ex->opts.links_payload);
+		if (rc > 0)
+			return cairn_error_set(CAIRN_ERROR, "export: the links callback stopped (%d)", rc);
+	} else if (!follows(ex, it->cid.codec))
+		return 0;
+	else
+		rc = cairn_block_links(it->cid.codec, data, len, on_link, w);
 	if (rc && rc != CAIRN_ENOMEM && rc != CAIRN_EIO) {
 		char str[CAIRN_CID_MAX_STRING];
 
@@ -701,7 +730,7 @@ static int queue_roots(cairn_export *ex, const cairn_cid *roots, size_t nroots)
 	int rc = 0;
 
 	for (size_t i = 0; i < nroots && !rc; i++) {
-		item it = {roots[i], 0};
+		item it = {roots[i], 0, 0};
 
 		if (roots[i].mh_code != CAIRN_MH_IDENTITY &&
 		    (rc = cairn_seenset_add(ex->seen, &roots[i])) <= 0)
