@@ -394,7 +394,14 @@ static int lookup(cairn_seenset *set, const cairn_cid *cid, bool add)
 		goto out;
 	}
 	if (sh->cap) {
-		for (i = h & (sh->cap - 1); sh->hashes[i]; i = (i + 1) & (sh->cap - 1))
+		/* A hit reads the key beside the hash, almost always in the first
+		 * slot probed: ask for both lines at once, so their two cache
+		 * misses overlap instead of following one another. A miss
+		 * inserts near there, so the key's line is wanted then too. */
+		i = h & (sh->cap - 1);
+		__builtin_prefetch(&sh->keys[i]);
+		__builtin_prefetch((const char *)&sh->keys[i] + sizeof(key) - 1);
+		for (; sh->hashes[i]; i = (i + 1) & (sh->cap - 1))
 			if (sh->hashes[i] == h && key_is(&sh->keys[i], cid)) {
 				rc = 1;
 				goto out;

@@ -13,6 +13,20 @@
  * matches on the digest alone, and a detached index may belong to another
  * CAR, so only the CID in the section itself decides. A section that is not
  * the one asked for is passed over without reading its block.
+ *
+ * Costs, per get (a 10M-block CAR, 400 MB of index): a binary search of
+ * the index misses the cache at about a dozen of its 23 steps, and each
+ * read is a system call. So a get reads the head and a small block in one
+ * pread (GET_WINDOW), and each large bucket of the index (one per
+ * multihash code and digest length: in practice one or two hold it all)
+ * gets a radix table at open, built in one pass over the mapped entries:
+ * the first `bits` bits of a digest name a range of two to four entries,
+ * and the lookup reads those (one or two cache lines) instead of
+ * searching. A table is 2 bytes per entry or less (16 MiB for 10M). It is
+ * built only over entries that are contiguous and sorted, as they are in
+ * every index cairn or go-car writes; any other index, and any CID
+ * outside the tables, is looked up by cairn_car_index_find, which gives
+ * the same answers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +42,41 @@
 /* Offsets per multihash that fit on the stack; a CAR holds more copies of
  * one block only when written carelessly, and then we allocate. */
 #define SMALL_OFFSETS 8
+/* What a get reads at an indexed offset: the head and, for most blocks
+ * (IPLD nodes are mostly under a few hundred bytes), the whole block, so
+ * it costs one pread; a larger block is read on with a second. */
+#define GET_WINDOW 1024
+/* Below this many entries a binary search stays in the cache: no table. */
+#define RADIX_MIN 4096
+#define RADIX_MAX_BITS 24
+/* A range longer than this (a digest stored many times) is left to
+ * cairn_car_index_find, which counts equal entries by galloping. */
+#define RADIX_SCAN_MAX 32
+/* Runs of entries the open pass keeps track of; more and there is no
+ * table (an index of many small buckets gains little from one). */
+#define RADIX_MAX_RUNS 64
+/* Tables kept: one per multihash code and digest length in use (a DAG of
+ * sha2-256 leaves under blake2b-256 nodes has two). */
+#define RADIX_TABLES 4
+
+/* A run of index entries of one multihash code and digest length,
+ * contiguous in the index's bytes. */
+typedef struct {
+	const uint8_t *p;   /* first entry: digest, then uint64 LE offset */
+	const uint8_t *last;
+	uint64_t code;      /* 0 for IndexSorted, as cairn_car_index_find */
+	size_t dlen;
+	uint64_t n;
+	bool sorted;
+} entry_run;
+
+/* The radix table over one run (see the top of the file). */
+typedef struct {
+	entry_run run;
+	unsigned bits;
+	uint32_t *starts;   /* 2^bits + 1 entries: the first entry whose
+			     * prefix is at least i; NULL: no table */
+} radix;
 
 typedef struct {
 	cairn_store base;
@@ -38,6 +87,7 @@ typedef struct {
 	uint64_t data_end;     /* and where it ends */
 	cairn_car_index *idx;
 	cairn_buf idx_bytes;   /* the index built on open; idx points into it */
+	radix rx[RADIX_TABLES]; /* in order of size; unused ones have no starts */
 } car_store;
 
 /* A section head as read at an indexed offset. */
@@ -46,16 +96,18 @@ typedef struct {
 	uint64_t file_offset;  /* of the length varint */
 	uint64_t block_offset; /* of the block bytes, in the file */
 	uint64_t block_len;
+	const uint8_t *win;    /* the bytes read from file_offset on */
+	size_t win_len;
 } head;
 
 static const cairn_car_options default_opts = CAIRN_CAR_OPTIONS_INIT;
 
-/* Reads and checks the head of the section at payload offset `offset`: the
- * same bounds as the reader's (a zero, oversized or overrunning length is
- * refused), so an index from another CAR can only produce errors. */
-static int read_head(head *h, const car_store *cs, uint64_t offset)
+/* Reads and checks the head of the section at payload offset `offset`,
+ * reading up to `cap` bytes into `buf` (at least HEAD_MAX): the same bounds
+ * as the reader's (a zero, oversized or overrunning length is refused), so
+ * an index from another CAR can only produce errors. */
+static int read_head(head *h, const car_store *cs, uint64_t offset, uint8_t *buf, size_t cap)
 {
-	uint8_t buf[HEAD_MAX];
 	uint64_t at, len, room;
 	size_t want, used, cid_len;
 	int rc;
@@ -67,7 +119,7 @@ static int read_head(head *h, const car_store *cs, uint64_t offset)
 			(unsigned long long)(cs->data_end - cs->data_offset));
 	at = cs->data_offset + offset;
 	room = cs->data_end - at;
-	want = room < HEAD_MAX ? (size_t)room : HEAD_MAX;
+	want = room < cap ? (size_t)room : cap;
 	if ((rc = cairn_file_pread_full(cs->fd, buf, want, at, cs->path)))
 		return rc;
 	if (cairn_varint_decode(&len, &used, buf, want))
@@ -93,6 +145,8 @@ static int read_head(head *h, const car_store *cs, uint64_t offset)
 	h->file_offset = at;
 	h->block_offset = at + used + cid_len;
 	h->block_len = len - cid_len;
+	h->win = buf;
+	h->win_len = want;
 	return 0;
 }
 
@@ -111,29 +165,88 @@ static bool offset_error(int rc)
 	       rc == CAIRN_EUNSUPPORTED;
 }
 
-/* Tries every offset the index gives for `cid` until `probe` finds it.
- * Returns 1 if found, 0 if not (nothing set), or the first offset's error
- * with its message when no offset held the block. */
-static int lookup(const car_store *cs, const cairn_cid *cid, probe_fn probe, void *ctx)
+static inline uint32_t load_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* cairn_car_index_find through the radix table when `cid` is in its run:
+ * the same count and offsets, in the same (index) order. */
+static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, size_t max)
+{
+	uint64_t code = cairn_car_index_codec(cs->idx) == CAIRN_CAR_INDEX_MH_SORTED ? cid->mh_code : 0;
+	const uint8_t *digest = cid->bytes + cid->digest_off;
+	const radix *rx = NULL;
+	size_t width, written = 0;
+	uint32_t q, lo, hi;
+	int total = 0;
+
+	for (size_t t = 0; t < RADIX_TABLES && cs->rx[t].starts; t++) {
+		if (cs->rx[t].run.code == code && cs->rx[t].run.dlen == cid->digest_len) {
+			rx = &cs->rx[t];
+			break;
+		}
+	}
+	if (!rx)
+		return cairn_car_index_find(cs->idx, cid, offsets, max);
+	width = rx->run.dlen + 8;
+	q = load_be32(digest) >> (32 - rx->bits);
+	lo = rx->starts[q];
+	hi = rx->starts[q + 1];
+	if (hi - lo > RADIX_SCAN_MAX)
+		return cairn_car_index_find(cs->idx, cid, offsets, max);
+	for (uint32_t i = lo; i < hi; i++) {
+		const uint8_t *e = rx->run.p + (size_t)i * width;
+		int c = memcmp(e, digest, rx->run.dlen);
+
+		if (c > 0)
+			break;
+		if (c)
+			continue;
+		if (written < max)
+			offsets[written++] = load_le64(e + rx->run.dlen);
+		total++;
+	}
+	return total;
+}
+
+/* Tries every offset the index gives for `cid` until `probe` finds it,
+ * reading up to `window` bytes at each (HEAD_MAX to GET_WINDOW). Returns 1
+ * if found, 0 if not (nothing set), or the first offset's error with its
+ * message when no offset held the block. */
+static int lookup(const car_store *cs, const cairn_cid *cid, size_t window, probe_fn probe,
+		  void *ctx)
 {
 	uint64_t small[SMALL_OFFSETS], *offs = small;
+	uint8_t buf[GET_WINDOW];
 	char msg[512];
 	int n, rc = 0, first = 0;
 
-	n = cairn_car_index_find(cs->idx, cid, small, SMALL_OFFSETS);
+	n = find(cs, cid, small, SMALL_OFFSETS);
 	if (n > SMALL_OFFSETS) {
 		int m;
 
 		if (!(offs = cairn_calloc((size_t)n, sizeof(*offs))))
 			return CAIRN_ENOMEM;
 		/* The index does not change, so the count is the same. */
-		m = cairn_car_index_find(cs->idx, cid, offs, (size_t)n);
+		m = find(cs, cid, offs, (size_t)n);
 		n = m < n ? m : n;
 	}
 	for (int i = 0; i < n; i++) {
 		head h;
 
-		if ((rc = read_head(&h, cs, offs[i])) == 0)
+		if ((rc = read_head(&h, cs, offs[i], buf, window)) == 0)
 			rc = cairn_cid_multihash_equal(&h.cid, cid) ? probe(cs, &h, ctx) : 0;
 		if (rc == 1 || (rc < 0 && !offset_error(rc)))
 			break;
@@ -164,13 +277,20 @@ static int not_found(const car_store *cs, const cairn_cid *cid)
 static int probe_get(const car_store *cs, const head *h, void *ctx)
 {
 	cairn_buf *out = ctx;
+	/* The block's bytes already read with the head, and where the rest
+	 * starts: read_head bounded block_len by the payload, so this fits. */
+	size_t have = (size_t)(h->file_offset + h->win_len - h->block_offset);
 	int rc;
 
+	if (have > h->block_len)
+		have = (size_t)h->block_len;
 	cairn_buf_clear(out);
 	if ((rc = cairn_buf_reserve(out, (size_t)h->block_len)))
 		return rc;
-	if ((rc = cairn_file_pread_full(cs->fd, out->data, (size_t)h->block_len, h->block_offset,
-					cs->path)))
+	memcpy(out->data, h->win + (h->block_offset - h->file_offset), have);
+	if (have < h->block_len &&
+	    (rc = cairn_file_pread_full(cs->fd, out->data + have, (size_t)h->block_len - have,
+					h->block_offset + have, cs->path)))
 		return rc;
 	out->len = (size_t)h->block_len;
 	out->data[out->len] = '\0';
@@ -183,7 +303,7 @@ static int probe_get(const car_store *cs, const head *h, void *ctx)
 static int car_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
 {
 	const car_store *cs = (const car_store *)s;
-	int rc = lookup(cs, cid, probe_get, out);
+	int rc = lookup(cs, cid, GET_WINDOW, probe_get, out);
 
 	if (rc == 1)
 		return 0;
@@ -206,7 +326,7 @@ static int car_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid
 {
 	const car_store *cs = (const car_store *)s;
 	uint64_t size = 0;
-	int rc = lookup(cs, cid, probe_size, &size);
+	int rc = lookup(cs, cid, HEAD_MAX, probe_size, &size);
 
 	if (rc == 1) {
 		*size_out = size;
@@ -225,7 +345,7 @@ static int probe_has(const car_store *cs, const head *h, void *ctx)
 
 static int car_has(cairn_store *s, const cairn_cid *cid)
 {
-	return lookup((const car_store *)s, cid, probe_has, NULL);
+	return lookup((const car_store *)s, cid, HEAD_MAX, probe_has, NULL);
 }
 
 /* File order, with a reader of its own over the shared descriptor (pread
@@ -254,6 +374,8 @@ static void car_free(cairn_store *s)
 {
 	car_store *cs = (car_store *)s;
 
+	for (size_t t = 0; t < RADIX_TABLES; t++)
+		cairn_free(cs->rx[t].starts);
 	cairn_car_index_free(cs->idx);
 	cairn_buf_free(&cs->idx_bytes);
 	if (cs->fd >= 0)
@@ -291,6 +413,101 @@ static int open_index(car_store *cs, cairn_car_reader *r, const char *index_path
 	return cairn_car_index_open_bytes(&cs->idx, cs->idx_bytes.data, cs->idx_bytes.len, cs->path);
 }
 
+/* The open pass over the index: its runs of contiguous entries. */
+typedef struct {
+	entry_run runs[RADIX_MAX_RUNS];
+	size_t nruns;
+	bool too_many;
+} run_scan;
+
+static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len,
+		      uint64_t offset, void *payload)
+{
+	run_scan *sc = payload;
+	entry_run *r = sc->nruns ? &sc->runs[sc->nruns - 1] : NULL;
+
+	(void)offset;
+	if (r && r->code == mh_code && r->dlen == digest_len &&
+	    digest == r->last + digest_len + 8) {
+		if (r->sorted && memcmp(r->last, digest, digest_len) > 0)
+			r->sorted = false;
+		r->last = digest;
+		r->n++;
+		return 0;
+	}
+	if (sc->nruns == RADIX_MAX_RUNS) {
+		sc->too_many = true;
+		return 1;
+	}
+	sc->runs[sc->nruns++] = (entry_run){digest, digest, mh_code, digest_len, 1, true};
+	return 0;
+}
+
+/* Builds the radix table of one run into `rx`; false when it cannot be
+ * (no memory: then the run is searched, which is only slower). */
+static bool radix_build(radix *rx, const entry_run *best)
+{
+	uint32_t *starts;
+	unsigned bits = 0;
+	size_t width, slots;
+	uint64_t j = 0;
+
+	/* About two to four entries a slot. */
+	while (bits < RADIX_MAX_BITS && (best->n >> (bits + 2)))
+		bits++;
+	slots = (size_t)1 << bits;
+	if (!(starts = cairn_malloc((slots + 1) * sizeof(*starts)))) {
+		cairn_error_clear();
+		return false;
+	}
+	width = best->dlen + 8;
+	for (size_t q = 0; q < slots; q++) {
+		while (j < best->n && load_be32(best->p + j * width) >> (32 - bits) < q)
+			j++;
+		starts[q] = (uint32_t)j;
+	}
+	starts[slots] = (uint32_t)best->n;
+	rx->run = *best;
+	rx->bits = bits;
+	rx->starts = starts;
+	return true;
+}
+
+/* Builds radix tables over the index's largest runs (at most RADIX_TABLES)
+ * that are sorted and the only run of their code and digest length (else
+ * a CID of that kind could have entries outside the table's run). They are
+ * only a shortcut: a CID without a table is looked up by searching. */
+static void build_radix(car_store *cs)
+{
+	run_scan sc;
+	size_t ntables = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	if (cairn_car_index_count(cs->idx) < RADIX_MIN ||
+	    cairn_car_index_foreach(cs->idx, scan_entry, &sc) || sc.too_many)
+		return;
+	while (ntables < RADIX_TABLES) {
+		entry_run *best = NULL;
+		bool alone = true;
+
+		for (size_t i = 0; i < sc.nruns; i++) {
+			if (sc.runs[i].n && (!best || sc.runs[i].n > best->n))
+				best = &sc.runs[i];
+		}
+		if (!best || best->n < RADIX_MIN)
+			return;
+		for (size_t i = 0; i < sc.nruns; i++) {
+			if (&sc.runs[i] != best && sc.runs[i].code == best->code &&
+			    sc.runs[i].dlen == best->dlen)
+				alone = false;
+		}
+		if (alone && best->sorted && best->n < UINT32_MAX && best->dlen >= 4 &&
+		    radix_build(&cs->rx[ntables], best))
+			ntables++;
+		best->n = 0; /* considered */
+	}
+}
+
 int cairn_store_car_open(cairn_store **out, const char *path, const char *index_path,
 			 const cairn_car_options *opts)
 {
@@ -326,6 +543,7 @@ int cairn_store_car_open(cairn_store **out, const char *path, const char *index_
 	cs->data_end = cairn_car_reader_data_end(r);
 	if ((rc = open_index(cs, r, index_path)))
 		goto fail;
+	build_radix(cs);
 	cairn_car_reader_free(r);
 	*out = &cs->base;
 	return 0;

@@ -639,6 +639,94 @@ static void test_index_sorted_same_digest(void **state)
 	cairn_buf_free(&got);
 }
 
+/* A CAR large enough for the store's radix tables over its index (one per
+ * multihash code: sha2-256 raw leaves, blake2b-256 dag-cbor nodes), in each
+ * index format and with none: every block is found with its bytes, hashed;
+ * a CID one digest byte away (the first byte: another slot; the last: the
+ * same slot) is not; a block written twice and blocks longer than one read
+ * are served whole. */
+#define RADIX_BLOCKS 20000
+
+static void radix_block(cairn_cid *cid, uint8_t *data, size_t *len, unsigned i)
+{
+	bool leaf = i % 2;
+	uint64_t mh = leaf ? CAIRN_MH_SHA2_256 : CAIRN_MH_BLAKE2B_256;
+	uint8_t digest[64];
+	int n;
+
+	/* Every 997th block is longer than the store's first read. */
+	*len = (size_t)snprintf((char *)data, 64, "radix block %u", i);
+	if (i % 997 == 0) {
+		for (size_t k = *len; k < 3000; k++)
+			data[k] = (uint8_t)(k * 7 + i);
+		*len = 3000;
+	}
+	n = cairn_multihash_sum(digest, mh, data, *len);
+	assert_true(n > 0);
+	assert_int_equal(cairn_cid_from_digest(cid, 1, leaf ? CAIRN_CODEC_RAW : CAIRN_CODEC_DAG_CBOR,
+					       mh, digest, (size_t)n), 0);
+}
+
+static void check_radix_car(const char *path, unsigned version, uint64_t index_codec)
+{
+	cairn_car_writer_options wo = CAIRN_CAR_WRITER_OPTIONS_INIT;
+	cairn_buf got = CAIRN_BUF_INIT;
+	cairn_car_writer *w;
+	cairn_cid cid, other;
+	uint8_t data[3000];
+	size_t len;
+	uint64_t size;
+	cairn_store *s;
+
+	wo.version = version;
+	wo.index_codec = index_codec;
+	radix_block(&cid, data, &len, 0);
+	assert_int_equal(cairn_car_writer_open(&w, path, &cid, 1, &wo), 0);
+	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+		radix_block(&cid, data, &len, i);
+		assert_int_equal(cairn_car_writer_put(w, &cid, data, len), 0);
+	}
+	/* Written twice: two index entries for one digest. */
+	radix_block(&cid, data, &len, 4242);
+	assert_int_equal(cairn_car_writer_put(w, &cid, data, len), 0);
+	assert_int_equal(cairn_car_writer_finish(w), 0);
+	cairn_car_writer_free(w);
+
+	assert_int_equal(cairn_store_car_open(&s, path, NULL, NULL), 0);
+	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+		radix_block(&cid, data, &len, i);
+		assert_int_equal(cairn_store_get(s, &got, &cid), 0);
+		assert_int_equal(got.len, len);
+		assert_memory_equal(got.data, data, len);
+		assert_int_equal(cairn_store_get_size(s, &size, &cid), 0);
+		assert_int_equal(size, len);
+		assert_int_equal(cairn_store_has(s, &cid), 1);
+		absent_cid(&other, &cid);
+		assert_int_equal(cairn_store_has(s, &other), 0);
+		assert_int_equal(cairn_store_get(s, &got, &other), CAIRN_ENOTFOUND);
+		assert_int_equal(got.len, 0);
+		other = cid;
+		other.bytes[cid.digest_off + cid.digest_len - 1] ^= 0x01;
+		assert_int_equal(cairn_store_has(s, &other), 0);
+		assert_int_equal(cairn_store_get_size(s, &size, &other), CAIRN_ENOTFOUND);
+	}
+	cairn_store_free(s);
+	cairn_buf_free(&got);
+}
+
+static void test_radix_lookup(void **state)
+{
+	char path[PATH_MAX + 64];
+
+	(void)state;
+	temp_path(path, sizeof(path), "radix-mh.car");
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED);
+	temp_path(path, sizeof(path), "radix-sorted.car");
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED);
+	temp_path(path, sizeof(path), "radix-v1.car");
+	check_radix_car(path, 1, 0);
+}
+
 /* An empty block, a block written twice, a CAR of nothing but its header. */
 static void test_edge_cars(void **state)
 {
@@ -965,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_tampered_cid),
 		cmocka_unit_test(test_wrong_index),
 		cmocka_unit_test(test_index_sorted_same_digest),
+		cmocka_unit_test(test_radix_lookup),
 		cmocka_unit_test_teardown(test_edge_cars, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_section_limit),
