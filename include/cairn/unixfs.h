@@ -27,6 +27,10 @@ typedef enum cairn_unixfs_type {
 
 /* The murmur3-x64-64 multihash code HAMT shards declare (hashType). */
 #define CAIRN_UNIXFS_HAMT_MURMUR3 0x22
+/* That hash of `len` bytes: murmur3 x64 128 with seed 0, its first half,
+ * read big-endian, as go-unixfs and the JS importers key HAMT entries (a
+ * name's slot at each level is the next bits from the top). */
+CAIRN_API uint64_t cairn_unixfs_hamt_hash(const void *data, size_t len);
 
 typedef struct cairn_unixfs_data {
 	cairn_unixfs_type type;

@@ -402,78 +402,6 @@ static const cairn_cid *pb_link(const pbnode *n, size_t i, const uint8_t **name,
 
 /* ------------------------------------------------------- HAMT hashing */
 
-/* murmur3 x64 128 (seed 0), first half, big-endian: the 64-bit hash
- * go-unixfs and the JS importers key HAMT shards by (the importer's own
- * copy is private to the unixfs part). */
-static uint64_t rotl64(uint64_t x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t fmix64(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ULL;
-	k ^= k >> 33;
-	return k;
-}
-
-static uint64_t load64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t murmur3_x64_64(const uint8_t *data, size_t len)
-{
-	const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
-	uint64_t h1 = 0, h2 = 0, k1, k2;
-	size_t nblocks = len / 16;
-	const uint8_t *tail = data + nblocks * 16;
-
-	for (size_t i = 0; i < nblocks; i++) {
-		k1 = load64le(data + i * 16);
-		k2 = load64le(data + i * 16 + 8);
-		k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
-		h1 = rotl64(h1, 27); h1 += h2; h1 = h1 * 5 + 0x52dce729;
-		k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2;
-		h2 = rotl64(h2, 31); h2 += h1; h2 = h2 * 5 + 0x38495ab5;
-	}
-	k1 = k2 = 0;
-	switch (len & 15) {
-	case 15: k2 ^= (uint64_t)tail[14] << 48; /* fall through */
-	case 14: k2 ^= (uint64_t)tail[13] << 40; /* fall through */
-	case 13: k2 ^= (uint64_t)tail[12] << 32; /* fall through */
-	case 12: k2 ^= (uint64_t)tail[11] << 24; /* fall through */
-	case 11: k2 ^= (uint64_t)tail[10] << 16; /* fall through */
-	case 10: k2 ^= (uint64_t)tail[9] << 8;   /* fall through */
-	case 9:  k2 ^= (uint64_t)tail[8];
-		k2 *= c2; k2 = rotl64(k2, 33); k2 *= c1; h2 ^= k2;
-		/* fall through */
-	case 8: k1 ^= (uint64_t)tail[7] << 56; /* fall through */
-	case 7: k1 ^= (uint64_t)tail[6] << 48; /* fall through */
-	case 6: k1 ^= (uint64_t)tail[5] << 40; /* fall through */
-	case 5: k1 ^= (uint64_t)tail[4] << 32; /* fall through */
-	case 4: k1 ^= (uint64_t)tail[3] << 24; /* fall through */
-	case 3: k1 ^= (uint64_t)tail[2] << 16; /* fall through */
-	case 2: k1 ^= (uint64_t)tail[1] << 8;  /* fall through */
-	case 1: k1 ^= (uint64_t)tail[0];
-		k1 *= c1; k1 = rotl64(k1, 31); k1 *= c2; h1 ^= k1;
-	}
-	h1 ^= len;
-	h2 ^= len;
-	h1 += h2;
-	h2 += h1;
-	h1 = fmix64(h1);
-	h2 = fmix64(h2);
-	return h1 + h2;
-}
-
 /* The bucket of `name` at HAMT level `depth` for 2^bits buckets: bits from
  * the top of the infinite hash, whose frame n > 0 hashes the name followed
  * by the byte n (as cairn's importer builds them; no real tree gets there). */
@@ -483,7 +411,7 @@ static int hamt_bucket(unsigned *out, const uint8_t *name, size_t len, unsigned 
 	uint64_t pos = (uint64_t)depth * bits, frame = pos / 64, h;
 
 	if (frame == 0) {
-		h = murmur3_x64_64(name, len);
+		h = cairn_unixfs_hamt_hash(name, len);
 	} else {
 		uint8_t buf[4097];
 
@@ -491,7 +419,7 @@ static int hamt_bucket(unsigned *out, const uint8_t *name, size_t len, unsigned 
 			return cairn_error_set(CAIRN_ETOOBIG, "HAMT deeper than the hash allows");
 		memcpy(buf, name, len);
 		buf[len] = (uint8_t)frame;
-		h = murmur3_x64_64(buf, len + 1);
+		h = cairn_unixfs_hamt_hash(buf, len + 1);
 	}
 	*out = (unsigned)((h >> (64 - pos % 64 - bits)) & ((UINT64_C(1) << bits) - 1));
 	return 0;

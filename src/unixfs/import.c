@@ -535,7 +535,8 @@ static int cmp_named(const void *a, const void *b)
 }
 
 /* murmur3 x64 128 (seed 0), first half: what go-unixfs and both JS
- * references take as the 64-bit HAMT hash, big-endian. */
+ * references take as the 64-bit HAMT hash, big-endian (public, for the
+ * gateway's pathing through HAMT directories). */
 static uint64_t rotl64(uint64_t x, int r)
 {
 	return (x << r) | (x >> (64 - r));
@@ -560,8 +561,9 @@ static uint64_t load64le(const uint8_t *p)
 	return v;
 }
 
-static void murmur3_x64_64(uint8_t out[8], const uint8_t *data, size_t len)
+uint64_t cairn_unixfs_hamt_hash(const void *p, size_t len)
 {
+	const uint8_t *data = p;
 	const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
 	uint64_t h1 = 0, h2 = 0, k1, k2;
 	size_t nblocks = len / 16, i;
@@ -602,9 +604,16 @@ static void murmur3_x64_64(uint8_t out[8], const uint8_t *data, size_t len)
 	h2 += h1;
 	h1 = fmix64(h1);
 	h2 = fmix64(h2);
-	h1 += h2;
-	for (i = 0; i < 8; i++)
-		out[i] = (uint8_t)(h1 >> (56 - 8 * i));
+	return h1 + h2;
+}
+
+/* The hash as the 8 bytes the slots are taken from, most significant first. */
+static void murmur3_x64_64(uint8_t out[8], const uint8_t *data, size_t len)
+{
+	uint64_t h = cairn_unixfs_hamt_hash(data, len);
+
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(h >> (56 - 8 * i));
 }
 
 /* The slot of `name` at `depth`: byte `depth` of the infinite hash, whose
