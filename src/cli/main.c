@@ -48,8 +48,10 @@ static const cli_cmd root = {
 	.name = "cairn",
 	.summary = "cairn: a data plane for content-addressed storage.",
 	.description =
-		"CIDs, IPLD blocks and CAR archives today; the DAG store and sector\n"
-		"storage as they land. The store is $CAIRN_PATH (default ~/.cairn).",
+		"CIDs, blocks and CAR archives; UnixFS and pieces; the DAG store, sectors\n"
+		"and deals, served by `cairn serve`; state structures, exports and\n"
+		"snapshots. The store is $CAIRN_PATH (default ~/.cairn); while `cairn\n"
+		"serve` runs, commands that need it go through the daemon.",
 	.subs = groups,
 };
 
