@@ -68,10 +68,7 @@ CAIRN=$BUILD/cairn
 BENCH_LOOKUP=$BUILD/bench/bench_lookup
 
 # ---- (b) the reference peers
-if [ ! -f "$PEERS/node_modules/@ipld/car/package.json" ]; then
-	say "npm ci in $PEERS"
-	(cd "$PEERS" && npm ci --no-audit --no-fund >&2)
-fi
+sh "$(dirname "$0")/../scripts/install-peers.sh" "$PEERS"
 
 # ---- (c) the data sets, as the peers' bench.sh makes them
 UNIXFS=$DATA/unixfs-1024MiB.car

@@ -54,9 +54,8 @@ CAIRN=$BUILD/cairn
 BENCH_PIECE=$BUILD/bench/piece/bench_piece
 
 # ---- (b) the reference peer
-if [ "$NODE" = 1 ] && [ ! -f "$PEERS/node_modules/@web3-storage/data-segment/package.json" ]; then
-	say "npm ci in $PEERS"
-	(cd "$PEERS" && npm ci --no-audit --no-fund >&2)
+if [ "$NODE" = 1 ]; then
+	sh "$(dirname "$0")/../scripts/install-peers.sh" "$PEERS"
 fi
 
 # ---- (c) the data set

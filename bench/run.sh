@@ -69,10 +69,7 @@ BENCH_CID=$BUILD/bench/bench_cid
 BENCH_DAGCBOR=$BUILD/bench/bench_dagcbor
 
 # ---- (b) the reference peers
-if [ ! -f "$PEERS/node_modules/@ipld/dag-cbor/package.json" ]; then
-	say "npm ci in $PEERS"
-	(cd "$PEERS" && npm ci --no-audit --no-fund >&2)
-fi
+sh "$(dirname "$0")/../scripts/install-peers.sh" "$PEERS"
 
 RES=$DATA/results.jsonl
 : >"$RES"

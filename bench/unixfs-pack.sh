@@ -92,10 +92,7 @@ fi
 [ -x "$CAIRN" ] || { echo "unixfs-pack.sh: $CAIRN is not executable" >&2; exit 1; }
 
 # ---- (b) the reference peers
-if [ ! -f "$PEERS/node_modules/ipfs-car/package.json" ]; then
-	say "npm ci in $PEERS"
-	(cd "$PEERS" && npm ci --no-audit --no-fund >&2)
-fi
+sh "$(dirname "$0")/../scripts/install-peers.sh" "$PEERS"
 IPFSCAR=$PEERS/node_modules/ipfs-car/bin.js
 PEERPACK=$ROOT/tests/unixfs/peer-pack.mjs
 

@@ -49,10 +49,7 @@ ninja -C "$BUILD" cairn >/dev/null
 CAIRN=$BUILD/cairn
 
 # ---- the peers and the data set
-if [ ! -f "$PEERS/node_modules/ipfs-car/package.json" ]; then
-	say "npm ci in $PEERS"
-	(cd "$PEERS" && npm ci --no-audit --no-fund >&2)
-fi
+sh "$(dirname "$0")/../scripts/install-peers.sh" "$PEERS"
 CAR=$DATA/unixfs-1024MiB.car
 RAW=$DATA/unixfs-1024MiB.bin
 if [ ! -s "$CAR" ] || [ ! -s "$RAW" ]; then

@@ -43,6 +43,10 @@ suite() {
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 
+# The JavaScript peers, once, before the tests that share them run in
+# parallel (each test also calls this; it waits on the same lock).
+sh scripts/install-peers.sh >/dev/null 2>&1 || echo "install-peers failed: the peers' tests will say why"
+
 suite build --buildtype=release
 TEST_ARGS="--no-suite peers" suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 TEST_ARGS="--no-suite peers" CC=clang suite build-clang --buildtype=debugoptimized

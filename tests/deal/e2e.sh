@@ -102,9 +102,7 @@ ok "$n blocks by ?format=raw, all equal"
 
 # The file by CID, verified by a real client.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && [ -d "$clients" ]; then
-	if [ ! -d "$clients/node_modules" ]; then
-		(cd "$clients" && npm ci --no-audit --no-fund >/dev/null 2>&1) || fail "npm ci"
-	fi
+	sh "$here/../../scripts/install-peers.sh" "$clients" || fail "npm ci in $clients"
 	for p in "$root/a.bin:files/a.bin" "$root/sub/h.txt:files/sub/h.txt" "$root2/b.bin:f2/b.bin"; do
 		path=${p%%:*}
 		want=${p#*:}

@@ -43,13 +43,7 @@ if ! command -v node >/dev/null 2>&1; then
 	echo "interop: node not found: skipped" >&2
 	exit 77
 fi
-if [ ! -d "$peers/node_modules" ]; then
-	echo "interop: installing the peers (npm ci in $peers)" >&2
-	(cd "$peers" && npm ci --no-audit --no-fund >&2) || {
-		echo "interop: npm ci failed" >&2
-		exit 1
-	}
-fi
+sh "$root/scripts/install-peers.sh" "$peers" || exit 1
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cairn-interop-XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT

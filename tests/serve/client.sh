@@ -11,9 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 clients=${CAIRN_CLIENTS:-$here/../../../shared/clients}
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "client: no node/npm: skipped"; exit 77; }
 [ -d "$clients" ] || { echo "client: no $clients: skipped"; exit 77; }
-if [ ! -d "$clients/node_modules" ]; then
-	(cd "$clients" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "client: npm ci failed" >&2; exit 1; }
-fi
+sh "$here/../../scripts/install-peers.sh" "$clients" || exit 1
 work=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
@@ -54,6 +52,7 @@ check "$dir_root/sub/h.txt" d/sub/h.txt
 # 1,100 entries (a HAMT shard) and nested plain directories: files fetched by
 # path through both, and the same paths as CARs from cairn's own pathing.
 peers=${CAIRN_PEERS:-$here/../../../shared/peers}
+sh "$here/../../scripts/install-peers.sh" "$peers" || exit 1
 if [ -x "$peers/node_modules/.bin/ipfs-car" ]; then
 	mkdir -p e/docs/deep e/many
 	head -c 2500000 /dev/urandom >e/docs/deep/big.bin

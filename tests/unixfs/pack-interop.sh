@@ -64,13 +64,7 @@ if ! command -v node >/dev/null 2>&1; then
 	echo "pack-interop: node not found: skipped" >&2
 	exit 77
 fi
-if [ ! -d "$peers/node_modules" ]; then
-	echo "pack-interop: installing the peers (npm ci in $peers)" >&2
-	(cd "$peers" && npm ci --no-audit --no-fund >&2) || {
-		echo "pack-interop: npm ci failed" >&2
-		exit 1
-	}
-fi
+sh "$root/scripts/install-peers.sh" "$peers" || exit 1
 peers=$(cd "$peers" && pwd)
 ipfscar=$peers/node_modules/ipfs-car/bin.js
 if [ ! -f "$ipfscar" ]; then

@@ -26,13 +26,7 @@ if ! command -v node >/dev/null 2>&1; then
 	echo "unpack: node not found: skipped" >&2
 	exit 77
 fi
-if [ ! -x "$peers/node_modules/.bin/ipfs-car" ]; then
-	echo "unpack: installing the peers (npm ci in $peers)" >&2
-	(cd "$peers" && npm ci --no-audit --no-fund >&2) || {
-		echo "unpack: npm ci failed" >&2
-		exit 1
-	}
-fi
+sh "$root/scripts/install-peers.sh" "$peers" || exit 1
 ipfs_car=$peers/node_modules/.bin/ipfs-car
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-unpack-XXXXXX")
