@@ -141,6 +141,13 @@ CAIRN_API int cairn_seenset_new(cairn_seenset **out, uint64_t memory, const char
 /* Adds `cid`: 1 if it was new, 0 if it was there, or a negative code
  * (CAIRN_ENOMEM, CAIRN_EIO from a spill or a disk lookup). */
 CAIRN_API int cairn_seenset_add(cairn_seenset *set, const cairn_cid *cid);
+/* Adds `n` CIDs, as cairn_seenset_add each, in order: new[i] is 1 if
+ * cids[i] was new (a CID given twice is new the first time only). Faster
+ * than one call each: every table line is asked for before the first is
+ * read, so the cache misses overlap. 0, or a negative code (the CIDs
+ * before the failing one are added, new[] says which). */
+CAIRN_API int cairn_seenset_add_many(cairn_seenset *set, const cairn_cid *const *cids, size_t n,
+				     uint8_t *new);
 /* 1 if present, 0 if not, or a negative code. */
 CAIRN_API int cairn_seenset_has(cairn_seenset *set, const cairn_cid *cid);
 CAIRN_API void cairn_seenset_stats_get(cairn_seenset_stats *out, cairn_seenset *set);

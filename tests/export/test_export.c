@@ -724,12 +724,42 @@ typedef struct {
 	unsigned start;
 	unsigned added;
 	int rc;
+	bool many;      /* by cairn_seenset_add_many, in groups */
 } adder;
+
+/* Groups of 37 CIDs with the group's first CID again at its end: that one
+ * can never be new (the first took it, or another thread did). */
+static void add_groups(adder *a)
+{
+	enum { G = 37 };
+	const cairn_cid *group[G + 1];
+	uint8_t fresh[G + 1];
+
+	for (size_t i = 0; i < a->n; i += G) {
+		size_t k = a->n - i < G ? a->n - i : G;
+
+		for (size_t j = 0; j < k; j++)
+			group[j] = &a->cids[(i + j + a->start) % a->n];
+		group[k] = group[0];
+		if ((a->rc = cairn_seenset_add_many(a->set, group, k + 1, fresh)))
+			return;
+		if (fresh[k]) {
+			a->rc = -1000; /* a CID new twice */
+			return;
+		}
+		for (size_t j = 0; j < k; j++)
+			a->added += fresh[j];
+	}
+}
 
 static void *add_all(void *arg)
 {
 	adder *a = arg;
 
+	if (a->many) {
+		add_groups(a);
+		return NULL;
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		int rc = cairn_seenset_add(a->set, &a->cids[(i + a->start) % a->n]);
 
@@ -742,8 +772,9 @@ static void *add_all(void *arg)
 	return NULL;
 }
 
-/* Four threads add the same CIDs: each is new to exactly one of them, with
- * a budget small enough that most of the set is on disk. */
+/* Four threads add the same CIDs, two one at a time and two in groups:
+ * each is new to exactly one of them, with a budget small enough that most
+ * of the set is on disk. */
 static void test_seenset_exact(void **state)
 {
 	enum { N = 60000, T = 4 };
@@ -773,7 +804,7 @@ static void test_seenset_exact(void **state)
 	}
 	assert_int_equal(cairn_seenset_new(&set, 64 << 10, NULL), 0);
 	for (unsigned t = 0; t < T; t++) {
-		a[t] = (adder){set, cids, N, t * (N / T), 0, 0};
+		a[t] = (adder){set, cids, N, t * (N / T), 0, 0, t % 2 == 1};
 		assert_int_equal(pthread_create(&th[t], NULL, add_all, &a[t]), 0);
 	}
 	for (unsigned t = 0; t < T; t++) {
