@@ -775,6 +775,9 @@ typedef struct car_stream {
 	size_t pre_len, pre_off;
 	cairn_buf block;
 	size_t block_off;
+	char *ahead;           /* bytes made before the response began */
+	size_t ahead_len, ahead_off;
+	uint64_t sections;     /* read so far */
 	bool failed;           /* a read failed after bytes went out: end */
 	char root[CAIRN_CID_MAX_STRING];
 } car_stream;
@@ -787,6 +790,7 @@ static void car_stream_free(void *cls)
 	cairn_free(s->stack);
 	cairn_buf_free(&s->block);
 	cairn_arena_free(s->arena);
+	cairn_free(s->ahead);
 	cairn_free(s);
 }
 
@@ -889,6 +893,8 @@ static int expand(car_stream *s, const item *it)
 	}
 	if (it->cid.codec != CAIRN_CODEC_DAG_PB)
 		return 0; /* raw leaves; non-UnixFS: the block is the entity */
+	if (!s->arena && (rc = cairn_arena_new(&s->arena)))
+		return rc;
 	cairn_arena_reset(s->arena);
 	if (pb_decode(&n, s->arena, &s->block) || !n.unixfs) {
 		cairn_error_clear();
@@ -918,14 +924,8 @@ static int next_section(car_stream *s)
 		if (!s->depth)
 			return 0;
 		it = s->stack[--s->depth];
-		if (!s->dups) {
-			bool added;
-
-			if ((rc = cairn_cid_set_add(&s->seen, &it.cid, &added)))
-				return rc;
-			if (!added)
-				continue;
-		}
+		if (!s->dups && cairn_cid_set_has(&s->seen, &it.cid))
+			continue;
 		cairn_buf_clear(&s->block);
 		s->block_off = 0;
 		if ((rc = cairn_dagstore_get(s->ds, &s->block, &it.cid, NULL)))
@@ -941,6 +941,11 @@ static int next_section(car_stream *s)
 			s->stack[i] = s->stack[j - 1];
 			s->stack[j - 1] = t;
 		}
+		/* Remembered only when something may follow it: only the stack
+		 * can bring a CID again. So a CAR of one block never makes the
+		 * set (a calloc per request, on the gateway's busiest path). */
+		if (!s->dups && s->depth && (rc = cairn_cid_set_add(&s->seen, &it.cid, NULL)))
+			return rc;
 		if (it.cid.mh_code == CAIRN_MH_IDENTITY) {
 			/* never written: the data is in the CID (the spec's rule) */
 			cairn_buf_clear(&s->block);
@@ -950,30 +955,24 @@ static int next_section(car_stream *s)
 		memcpy(s->pre + n, it.cid.bytes, it.cid.len);
 		s->pre_len = n + it.cid.len;
 		s->pre_off = 0;
+		s->sections++;
 		return 1;
 	}
 }
 
 /* Fills `buf` with as many sections as fit, so a CAR of small blocks goes
- * out in few chunks and system calls rather than one or two a block. */
-static ssize_t car_reader(void *cls, uint64_t pos, char *buf, size_t max)
+ * out in few chunks and system calls rather than one or two a block. *out
+ * is the bytes written; 0, or a negative code (from reading a section). */
+static int car_fill(car_stream *s, char *buf, size_t max, size_t *out)
 {
-	car_stream *s = cls;
 	size_t n = 0, k;
-	int rc;
+	int rc = 0;
 
-	(void)pos;
-	while (n < max && !s->failed) {
+	while (n < max) {
 		if (s->pre_off == s->pre_len && s->block_off == s->block.len) {
-			rc = next_section(s);
-			if (rc == 0)
+			if ((rc = next_section(s)) <= 0)
 				break;
-			if (rc < 0) {
-				cairn_log(CAIRN_LOG_ERROR, "serve: car %s: stream cut short: %s",
-					  s->root, cairn_error_last());
-				s->failed = true;
-				break;
-			}
+			rc = 0;
 		}
 		k = s->pre_len - s->pre_off;
 		if (k > max - n)
@@ -989,11 +988,87 @@ static ssize_t car_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		s->block_off += k;
 		n += k;
 	}
+	*out = n;
+	return rc;
+}
+
+static void car_cut(car_stream *s)
+{
+	cairn_log(CAIRN_LOG_ERROR, "serve: car %s: stream cut short: %s", s->root,
+		  cairn_error_last());
+	s->failed = true;
+}
+
+/* libmicrohttpd's reader: the bytes made ahead first, then the stream. */
+static ssize_t car_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	car_stream *s = cls;
+	size_t n = 0, k;
+
+	(void)pos;
+	if (s->ahead_off < s->ahead_len) {
+		n = s->ahead_len - s->ahead_off < max ? s->ahead_len - s->ahead_off : max;
+		memcpy(buf, s->ahead + s->ahead_off, n);
+		s->ahead_off += n;
+	}
+	if (n < max && !s->failed) {
+		if (car_fill(s, buf + n, max - n, &k) < 0)
+			car_cut(s);
+		n += k;
+	}
 	if (!n)
 		return s->failed ? MHD_CONTENT_READER_END_WITH_ERROR
 				 : MHD_CONTENT_READER_END_OF_STREAM;
 	serve_metrics_bytes(s->srv, "ipfs", n);
 	return (ssize_t)n;
+}
+
+/* Makes the CAR's first CAR_CHUNK bytes and its response: from a buffer,
+ * with its length, when the whole CAR fits (a block, a small file: most
+ * requests), else a stream that sends those bytes first. A root that cannot
+ * be read is answered here, before anything went out (404 when no shard
+ * holds it); a failure below it, as in the stream, cuts the CAR short.
+ * Takes `s`; NULL with the error response queued in *ret. */
+static struct MHD_Response *car_response(struct MHD_Connection *c, car_stream *s,
+					 enum MHD_Result *ret)
+{
+	struct MHD_Response *r;
+	char *first = cairn_malloc(CAR_CHUNK);
+	size_t n = 0;
+	int rc = first ? car_fill(s, first, CAR_CHUNK, &n) : CAIRN_ENOMEM;
+
+	if (rc < 0 && !s->sections) {
+		if (rc == CAIRN_ENOTFOUND)
+			*ret = serve_send_textf(c, MHD_HTTP_NOT_FOUND,
+						"block %s: no shard holds it\n", s->root);
+		else if (rc == CAIRN_ENOMEM)
+			*ret = MHD_NO;
+		else
+			*ret = serve_send_textf(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "block %s: %s\n",
+						s->root, cairn_error_last());
+		cairn_free(first);
+		car_stream_free(s);
+		return NULL;
+	}
+	if (rc < 0)
+		car_cut(s);
+	if (!rc && n < CAR_CHUNK) {
+		serve_metrics_bytes(s->srv, "ipfs", n);
+		car_stream_free(s);
+		if (!(r = MHD_create_response_from_buffer_with_free_callback(n, first, cairn_free)))
+			cairn_free(first);
+	} else {
+		s->ahead = first;
+		s->ahead_len = n;
+		/* MHD zeroes a buffer of this size for every response: large
+		 * enough to batch sections, small enough not to cost much */
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CAR_CHUNK, car_reader, s,
+						      car_stream_free);
+		if (!r)
+			car_stream_free(s);
+	}
+	*ret = MHD_NO;
+	return r;
 }
 
 /* FNV-1a, for the ETag of a CAR that depends on more than the CID. */
@@ -1069,8 +1144,8 @@ static enum MHD_Result serve_car(struct MHD_Connection *c, cairn_server *srv, re
 			if (!range_resolve(&lo, &hi, &rq->range, size))
 				scope = SCOPE_BLOCK; /* nothing wanted: the root tells why */
 		}
-	} else if (!rs->have_block) {
-		/* a missing root is a 404 before anything is sent; below it, too late */
+	} else if (!rs->have_block && head) {
+		/* a missing root is a 404 (a GET finds it so in car_response) */
 		rc = cairn_dagstore_has(srv->ds, &rs->terminal);
 		if (rc == 0)
 			return serve_send_textf(c, MHD_HTTP_NOT_FOUND, "block %s: no shard holds it\n",
@@ -1111,9 +1186,7 @@ static enum MHD_Result serve_car(struct MHD_Connection *c, cairn_server *srv, re
 		s->lo = lo;
 		s->hi = hi;
 		snprintf(s->root, sizeof(s->root), "%s", root_str);
-		rc = cairn_arena_new(&s->arena);
-		if (!rc)
-			rc = cairn_car_v1_header_encode(&s->block, &rs->root, 1);
+		rc = cairn_car_v1_header_encode(&s->block, &rs->root, 1);
 		/* the terminal at the bottom, the path above it, the root on top */
 		if (!rc)
 			rc = push(s, &rs->terminal, scope == SCOPE_ALL ? K_ALL
@@ -1124,15 +1197,8 @@ static enum MHD_Result serve_car(struct MHD_Connection *c, cairn_server *srv, re
 			car_stream_free(s);
 			return MHD_NO;
 		}
-		/* MHD zeroes a buffer of this size for every response: large
-		 * enough to batch sections, small enough not to dominate the
-		 * cost of the many CARs of one small block */
-		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CAR_CHUNK, car_reader, s,
-						      car_stream_free);
-		if (!r) {
-			car_stream_free(s);
-			return MHD_NO;
-		}
+		if (!(r = car_response(c, s, &ret)))
+			return ret;
 	}
 	if (!r)
 		return MHD_NO;
