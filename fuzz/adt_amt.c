@@ -1,66 +1,10 @@
 /* fuzz/adt_amt.c: AMT nodes from outside: a malformed root or child gives an
  * error, never a crash, through load, get, walks, diff, changes and flush.
  *
- * Input: one byte of settings (bit width, format), then blocks, each a
- * 2-byte big-endian length and its bytes; the first is the root. The store
- * answers every read with the next block in turn, whatever CID is asked
- * for, so the fuzzer reaches children without having to forge hashes.
+ * Input: one byte of settings (bit width, format), then the blocks the
+ * store feeds, as adt_common.h reads them.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)              \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
-
-#define MAX_BLOCKS 64
-
-typedef struct {
-	cairn_store base;
-	const uint8_t *block[MAX_BLOCKS];
-	size_t len[MAX_BLOCKS], n, next;
-} feed_store;
-
-static int feed_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
-{
-	feed_store *fs = (feed_store *)s;
-	size_t k;
-
-	(void)cid;
-	if (!fs->n)
-		return cairn_error_set(CAIRN_ENOTFOUND, "fuzz store: empty");
-	k = fs->next++ % fs->n;
-	cairn_buf_clear(out);
-	return cairn_buf_append(out, fs->block[k], fs->len[k]);
-}
-
-static int feed_put(cairn_store *s, const cairn_cid *cid, const uint8_t *data, size_t len)
-{
-	(void)s;
-	(void)cid;
-	(void)data;
-	(void)len;
-	return 0;
-}
-
-static void feed_free(cairn_store *s)
-{
-	(void)s;
-}
-
-static const cairn_store_ops feed_ops = {
-	.version = CAIRN_STORE_OPS_VERSION,
-	.name = "fuzz",
-	.get = feed_get,
-	.put = feed_put,
-	.free = feed_free,
-};
+#include "adt_common.h"
 
 static int count_fn(uint64_t i, const uint8_t *v, size_t len, void *payload)
 {
@@ -77,21 +21,20 @@ static int change_fn(const cairn_amt_change *ch, void *payload)
 {
 	(void)payload;
 	CHECK(ch->type == CAIRN_ADT_ADD || ch->type == CAIRN_ADT_REMOVE || ch->type == CAIRN_ADT_MODIFY);
-	CHECK((ch->before != NULL) == (ch->type != CAIRN_ADT_ADD));
-	CHECK((ch->after != NULL) == (ch->type != CAIRN_ADT_REMOVE));
+	check_change(ch->type, ch->before, ch->after);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned widths[] = {3, 5, 6, 1, 2, 4, 8, 0};
-	feed_store fs = {{&feed_ops}, {0}, {0}, 0, 0};
 	cairn_amt_options o = CAIRN_AMT_OPTIONS_INIT;
 	cairn_amt *a = NULL, *b = NULL, *e = NULL;
 	uint64_t last = UINT64_MAX, first;
+	feed_store fs;
 	const uint8_t *v;
 	cairn_cid root, out;
-	size_t off = 1, len;
+	size_t len;
 	int rc;
 
 	if (size < 1)
@@ -101,17 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   : (data[0] >> 3) % 3 == 1 ? CAIRN_AMT_V3 : CAIRN_AMT_LEGACY;
 	if (o.format == CAIRN_AMT_LEGACY && o.bit_width && o.bit_width != 3)
 		o.bit_width = 3;
-	while (off + 2 <= size && fs.n < MAX_BLOCKS) {
-		size_t n = (size_t)data[off] << 8 | data[off + 1];
-
-		off += 2;
-		if (n > size - off)
-			n = size - off;
-		fs.block[fs.n] = data + off;
-		fs.len[fs.n++] = n;
-		off += n;
-	}
-	cairn_cid_compute(&root, 1, CAIRN_CODEC_DAG_CBOR, CAIRN_MH_BLAKE2B_256, data, 1);
+	feed_init(&fs, &root, data, size);
 	rc = cairn_amt_load(&a, &fs.base, &root, &o);
 	if (rc) {
 		CHECK(a == NULL);

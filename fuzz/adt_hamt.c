@@ -1,65 +1,10 @@
 /* fuzz/adt_hamt.c: HAMT nodes from outside: a malformed root or child gives
  * an error, never a crash, through load, get, walks, diff, changes and flush.
  *
- * Input: one byte of settings (the bit width), then blocks, each a 2-byte
- * big-endian length and its bytes; the first is the root. The store answers
- * every read with the next block in turn, whatever CID is asked for.
+ * Input: one byte of settings (the bit width), then the blocks the store
+ * feeds, as adt_common.h reads them.
  */
-#include <stdlib.h>
-#include <string.h>
-
-#include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)              \
-	do {                     \
-		if (!(cond))     \
-			abort(); \
-	} while (0)
-
-#define MAX_BLOCKS 64
-
-typedef struct {
-	cairn_store base;
-	const uint8_t *block[MAX_BLOCKS];
-	size_t len[MAX_BLOCKS], n, next;
-} feed_store;
-
-static int feed_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
-{
-	feed_store *fs = (feed_store *)s;
-	size_t k;
-
-	(void)cid;
-	if (!fs->n)
-		return cairn_error_set(CAIRN_ENOTFOUND, "fuzz store: empty");
-	k = fs->next++ % fs->n;
-	cairn_buf_clear(out);
-	return cairn_buf_append(out, fs->block[k], fs->len[k]);
-}
-
-static int feed_put(cairn_store *s, const cairn_cid *cid, const uint8_t *data, size_t len)
-{
-	(void)s;
-	(void)cid;
-	(void)data;
-	(void)len;
-	return 0;
-}
-
-static void feed_free(cairn_store *s)
-{
-	(void)s;
-}
-
-static const cairn_store_ops feed_ops = {
-	.version = CAIRN_STORE_OPS_VERSION,
-	.name = "fuzz",
-	.get = feed_get,
-	.put = feed_put,
-	.free = feed_free,
-};
+#include "adt_common.h"
 
 typedef struct {
 	const uint8_t *key;
@@ -83,37 +28,26 @@ static int pair_fn(const uint8_t *k, size_t klen, const uint8_t *v, size_t len, 
 static int change_fn(const cairn_hamt_change *ch, void *payload)
 {
 	(void)payload;
-	CHECK((ch->before != NULL) == (ch->type != CAIRN_ADT_ADD));
-	CHECK((ch->after != NULL) == (ch->type != CAIRN_ADT_REMOVE));
+	check_change(ch->type, ch->before, ch->after);
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned widths[] = {5, 8, 1, 2, 3, 4, 6, 7};
-	feed_store fs = {{&feed_ops}, {0}, {0}, 0, 0};
 	cairn_hamt_options o = CAIRN_HAMT_OPTIONS_INIT;
 	cairn_hamt *h = NULL, *g = NULL, *e = NULL;
 	first_pair fp = {NULL, 0, false};
+	feed_store fs;
 	const uint8_t *v;
 	cairn_cid root, out;
-	size_t off = 1, len;
+	size_t len;
 	int rc;
 
 	if (size < 1)
 		return 0;
 	o.bit_width = widths[data[0] & 7];
-	while (off + 2 <= size && fs.n < MAX_BLOCKS) {
-		size_t n = (size_t)data[off] << 8 | data[off + 1];
-
-		off += 2;
-		if (n > size - off)
-			n = size - off;
-		fs.block[fs.n] = data + off;
-		fs.len[fs.n++] = n;
-		off += n;
-	}
-	cairn_cid_compute(&root, 1, CAIRN_CODEC_DAG_CBOR, CAIRN_MH_BLAKE2B_256, data, 1);
+	feed_init(&fs, &root, data, size);
 	rc = cairn_hamt_load(&h, &fs.base, &root, &o);
 	if (rc) {
 		CHECK(h == NULL);

@@ -107,6 +107,53 @@ void cli_out_abort(cli_out *o);
 /* Writes `data` as the whole of `path`, through a temporary name. */
 int cli_out_write_file(const char *path, const void *data, size_t n);
 
+/* ------------------------------------------- exports (cmd_export.c)
+ *
+ * What `cairn export` and `cairn chain export-range` share: where the
+ * blocks come from (--from CAR [--trusted], else --repo), the bounds on the
+ * work (--workers, --memory), and the run itself, which SIGINT and SIGTERM
+ * cancel so that no half-written CAR is left. */
+
+/* --workers and --memory into `opts`, which keeps its values for an option
+ * not given. CLI_OK, or the usage status after the message. */
+int cli_export_limits(cli_ctx *ctx, cairn_export_options *opts, const cli_args *args);
+/* --from with --repo, or --trusted without --from: CLI_USAGE after the
+ * message; else CLI_OK. */
+int cli_export_source_check(cli_ctx *ctx, const cli_args *args);
+/* Opens the store the blocks come from: the CAR of --from (hashes checked
+ * unless --trusted), else the blocks of the repo. 0 or a negative code,
+ * with the message set, for cli_fail. */
+int cli_export_source_open(cairn_store **out, const cli_args *args);
+/* An export's progress bar, on standard error when it is a terminal. */
+typedef struct cli_export_ui {
+	cairn_progress progress;
+	const char *name;
+	bool bytes;
+	char label[64];  /* the bar's label, rewritten as the bytes grow */
+} cli_export_ui;
+/* Starts the bar, labelled "<name> blocks" or, with `bytes`, "<name>
+ * [<bytes written>] blocks", and points opts->progress at it. `ui` must
+ * outlive the export and `name` the bar; cairn_progress_finish ends it. */
+void cli_export_progress_start(cli_export_ui *ui, cairn_export_options *opts, const char *name,
+			       bool bytes);
+/* One export as a command runs it: `what` names it in messages ("export"),
+ * `opts` and `store` are the caller's to fill, `stats` cli_export_run's. */
+typedef struct cli_export_job {
+	const char *what;
+	cairn_export_options opts;
+	cairn_store *store;        /* freed by cli_export_job_free */
+	cairn_export_stats stats;
+	cli_export_ui ui;          /* cli_export_progress_start(&ui, &opts, ...) */
+} cli_export_job;
+/* Exports the DAG below `roots` out of job->store into `path`, with
+ * SIGINT and SIGTERM cancelling it (their handlers are put back after),
+ * then ends the progress bar. CLI_OK, or CLI_FAILED after the message:
+ * "cairn: <what>: ..." when the export cannot start, "cairn: <path>: ..."
+ * when it fails (and there is no CAR at `path`). */
+int cli_export_run(cli_ctx *ctx, cli_export_job *job, const cairn_cid *roots, size_t nroots,
+		   const char *path);
+void cli_export_job_free(cli_export_job *job);
+
 /* A byte count: digits with an optional binary suffix (KiB, MiB, GiB, TiB,
  * case-insensitive). CAIRN_EINVAL otherwise, with no message set. */
 int cli_parse_size(uint64_t *out, const char *s);

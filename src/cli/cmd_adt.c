@@ -91,160 +91,114 @@ static int emit(cli_ctx *ctx, cairn_buf *line)
 	return 0;
 }
 
-/* ------------------------------------------------------------------- AMT */
+/* ------------------------------------------------------------- commands
+ *
+ * Every command parses its ROOT (and ROOT2) and --bit-width, then its own
+ * arguments, opens the source, loads each root and runs its body; any
+ * failure after the arguments is "cairn: adt ...: <message>", exit 1. An
+ * adt_spec says what differs between commands; run_adt does the rest.
+ */
 
-static const cli_opt amt_opts[] = {
-	OPT_FROM,
-	CLI_OPT_REPO,
-	{"bit-width", 'w', "N", "the AMT's bit width, checked against the root (default: the root's)"},
-	{NULL, 0, NULL, NULL},
-};
+#define OPT_AMT_BIT_WIDTH {"bit-width", 'w', "N", "the AMT's bit width, checked against the root (default: the root's)"}
+#define OPT_HAMT_BIT_WIDTH {"bit-width", 'w', "N", "the HAMT's bit width (default 5, as Filecoin's; it is not stored)"}
 
-static const cli_opt amt_ls_opts[] = {
-	OPT_FROM,
-	CLI_OPT_REPO,
-	{"bit-width", 'w', "N", "the AMT's bit width, checked against the root (default: the root's)"},
-	{"start", 's', "INDEX", "list from this index up"},
-	{"limit", 'n', "N", "list at most N entries"},
-	{NULL, 0, NULL, NULL},
-};
+/* One run of a command; also the payload of the walk and diff callbacks. */
+typedef struct adt_job {
+	cli_ctx *ctx;
+	const cli_args *args;
+	cairn_amt_options amt_o;
+	cairn_hamt_options hamt_o;
+	cairn_amt *amt[2];     /* ROOT's structure and, for diff, ROOT2's */
+	cairn_hamt *hamt[2];
+	cairn_buf line;        /* the line being written */
+	cairn_buf key;         /* hamt get: KEY's bytes; else a key's text for messages */
+	uint64_t index;        /* amt get: INDEX; amt ls: --start */
+	uint64_t left;         /* amt ls: lines still to print (--limit) */
+} adt_job;
 
-static int amt_options(cli_ctx *ctx, const cli_args *args, cairn_amt_options *o)
+typedef struct adt_spec {
+	bool amt;              /* an AMT, else a HAMT */
+	int nroots;            /* ROOT, or ROOT ROOT2 */
+	/* The command's own arguments, before the source is opened: CLI_OK, a
+	 * usage status to return, or a negative code to fail with. May be NULL. */
+	int (*prepare)(adt_job *j);
+	/* On the loaded structures: 0, or non-zero to fail with the message set. */
+	int (*body)(adt_job *j);
+} adt_spec;
+
+static int parse_bit_width(adt_job *j, bool amt)
 {
-	const char *bw = cli_opt_value(args, "bit-width");
+	const char *bw = cli_opt_value(j->args, "bit-width");
+	int max = amt ? CAIRN_AMT_MAX_BIT_WIDTH : CAIRN_HAMT_MAX_BIT_WIDTH;
 	uint64_t v;
 
-	*o = (cairn_amt_options)CAIRN_AMT_OPTIONS_INIT;
-	o->format = CAIRN_AMT_DETECT;
-	o->bit_width = 0;
-	if (bw) {
-		if (parse_u64(&v, bw) || v < 1 || v > CAIRN_AMT_MAX_BIT_WIDTH)
-			return cli_usage_error(ctx, "--bit-width must be 1 to %d, not '%s'",
-					       CAIRN_AMT_MAX_BIT_WIDTH, bw);
-		o->bit_width = (unsigned)v;
-	}
+	/* An AMT's root holds its width and format: 0 and DETECT take them. */
+	j->amt_o = (cairn_amt_options)CAIRN_AMT_OPTIONS_INIT;
+	j->amt_o.format = CAIRN_AMT_DETECT;
+	j->amt_o.bit_width = 0;
+	j->hamt_o = (cairn_hamt_options)CAIRN_HAMT_OPTIONS_INIT;
+	if (!bw)
+		return CLI_OK;
+	if (parse_u64(&v, bw) || v < 1 || v > (uint64_t)max)
+		return cli_usage_error(j->ctx, "--bit-width must be 1 to %d, not '%s'", max, bw);
+	if (amt)
+		j->amt_o.bit_width = (unsigned)v;
+	else
+		j->hamt_o.bit_width = (unsigned)v;
 	return CLI_OK;
 }
 
-static int run_amt_get(cli_ctx *ctx, const cli_args *args)
+static int run_adt(cli_ctx *ctx, const cli_args *args, const adt_spec *spec)
 {
-	cairn_buf line = CAIRN_BUF_INIT;
+	adt_job j = {.ctx = ctx, .args = args, .line = CAIRN_BUF_INIT, .key = CAIRN_BUF_INIT,
+		     .left = UINT64_MAX};
 	cairn_store *s = NULL;
-	cairn_amt *a = NULL;
-	cairn_amt_options o;
-	const uint8_t *v;
-	uint64_t index;
-	cairn_cid root;
-	size_t len;
+	cairn_cid root[2];
 	int rc;
 
-	if ((rc = parse_cid(ctx, &root, args->argv[0])) || (rc = amt_options(ctx, args, &o)))
+	for (int i = 0; i < spec->nroots; i++)
+		if ((rc = parse_cid(ctx, &root[i], args->argv[i])))
+			return rc;
+	if ((rc = parse_bit_width(&j, spec->amt)))
 		return rc;
-	if (parse_u64(&index, args->argv[1]))
-		return cli_usage_error(ctx, "INDEX must be a whole number, not '%s'", args->argv[1]);
-	if (open_source(&s, args) || cairn_amt_load(&a, s, &root, &o))
+	if (spec->prepare && (rc = spec->prepare(&j)) > 0)
+		goto out;
+	if (rc < 0 || open_source(&s, args))
 		goto fail;
-	if ((rc = cairn_amt_get(&v, &len, a, index))) {
-		if (rc == CAIRN_ENOTFOUND)
-			cairn_error_set(rc, "index %llu is not set", (unsigned long long)index);
-		goto fail;
-	}
-	if (ctx->json)
-		cairn_buf_printf(&line, "{\"index\":%llu,\"value\":", (unsigned long long)index);
-	if (value_json(&line, v, len)) {
-		cairn_error_prefix("index %llu: ", (unsigned long long)index);
-		goto fail;
-	}
-	if (ctx->json)
-		cairn_buf_putc(&line, '}');
-	if (emit(ctx, &line))
+	for (int i = 0; i < spec->nroots; i++)
+		if (spec->amt ? cairn_amt_load(&j.amt[i], s, &root[i], &j.amt_o)
+			     : cairn_hamt_load(&j.hamt[i], s, &root[i], &j.hamt_o))
+			goto fail;
+	if (spec->body(&j))
 		goto fail;
 	rc = CLI_OK;
 	goto out;
 fail:
 	rc = cli_fail(ctx, what(ctx));
 out:
-	cairn_buf_free(&line);
-	cairn_amt_free(a);
+	cairn_buf_free(&j.line);
+	cairn_buf_free(&j.key);
+	for (int i = 0; i < 2; i++) {
+		cairn_amt_free(j.amt[i]);
+		cairn_hamt_free(j.hamt[i]);
+	}
 	cairn_store_free(s);
 	return rc;
 }
-
-typedef struct {
-	cli_ctx *ctx;
-	cairn_buf line;
-	uint64_t left;
-} amt_ls_state;
-
-static int amt_ls_one(uint64_t i, const uint8_t *v, size_t len, void *payload)
-{
-	amt_ls_state *st = payload;
-	int rc;
-
-	if (!st->left)
-		return 1; /* the limit: stop, not an error */
-	st->left--;
-	cairn_buf_printf(&st->line, st->ctx->json ? "{\"index\":%llu,\"value\":" : "%llu\t",
-			 (unsigned long long)i);
-	if ((rc = value_json(&st->line, v, len)))
-		return cairn_error_prefix("index %llu: ", (unsigned long long)i);
-	if (st->ctx->json)
-		cairn_buf_putc(&st->line, '}');
-	return emit(st->ctx, &st->line);
-}
-
-static int run_amt_ls(cli_ctx *ctx, const cli_args *args)
-{
-	const char *start_s = cli_opt_value(args, "start"), *limit_s = cli_opt_value(args, "limit");
-	amt_ls_state st = {ctx, CAIRN_BUF_INIT, UINT64_MAX};
-	uint64_t start = 0;
-	cairn_store *s = NULL;
-	cairn_amt *a = NULL;
-	cairn_amt_options o;
-	cairn_cid root;
-	int rc;
-
-	if ((rc = parse_cid(ctx, &root, args->argv[0])) || (rc = amt_options(ctx, args, &o)))
-		return rc;
-	if (start_s && parse_u64(&start, start_s))
-		return cli_usage_error(ctx, "--start must be a whole number, not '%s'", start_s);
-	if (limit_s && parse_u64(&st.left, limit_s))
-		return cli_usage_error(ctx, "--limit must be a whole number, not '%s'", limit_s);
-	if (open_source(&s, args) || cairn_amt_load(&a, s, &root, &o))
-		goto fail;
-	rc = cairn_amt_for_each(a, start, amt_ls_one, &st);
-	if (rc < 0)
-		goto fail;
-	rc = CLI_OK;
-	goto out;
-fail:
-	rc = cli_fail(ctx, what(ctx));
-out:
-	cairn_buf_free(&st.line);
-	cairn_amt_free(a);
-	cairn_store_free(s);
-	return rc;
-}
-
-typedef struct {
-	cli_ctx *ctx;
-	cairn_buf line;
-	cairn_buf key; /* the key's text for messages */
-} diff_state;
 
 static const char *const diff_marks[] = {"+", "-", "~"};
 
-/* One change as a line; `key` is already in st->key (text or JSON). */
-static int diff_line(diff_state *st, cairn_adt_change_type type, const uint8_t *before,
+/* One change as a line; `key` is already in j->key (text or JSON). */
+static int diff_line(adt_job *j, cairn_adt_change_type type, const uint8_t *before,
 		     size_t before_len, const uint8_t *after, size_t after_len, bool amt)
 {
-	cairn_buf *b = &st->line;
+	cairn_buf *b = &j->line;
 	int rc = 0;
 
-	if (st->ctx->json) {
+	if (j->ctx->json) {
 		cairn_buf_printf(b, "{\"type\":\"%s\",\"%s\":", cairn_adt_change_name(type),
 				 amt ? "index" : "key");
-		cairn_buf_append(b, st->key.data, st->key.len);
+		cairn_buf_append(b, j->key.data, j->key.len);
 		if (before) {
 			cairn_buf_puts(b, ",\"before\":");
 			rc = value_json(b, before, before_len);
@@ -256,7 +210,7 @@ static int diff_line(diff_state *st, cairn_adt_change_type type, const uint8_t *
 		cairn_buf_putc(b, '}');
 	} else {
 		cairn_buf_printf(b, "%s ", diff_marks[type]);
-		cairn_buf_append(b, st->key.data, st->key.len);
+		cairn_buf_append(b, j->key.data, j->key.len);
 		cairn_buf_putc(b, '\t');
 		if (before)
 			rc = value_json(b, before, before_len);
@@ -266,47 +220,125 @@ static int diff_line(diff_state *st, cairn_adt_change_type type, const uint8_t *
 			rc = value_json(b, after, after_len);
 	}
 	if (rc)
-		return cairn_error_prefix("%s %.*s: ", amt ? "index" : "key", (int)st->key.len,
-					  (const char *)st->key.data);
-	return emit(st->ctx, b);
+		return cairn_error_prefix("%s %.*s: ", amt ? "index" : "key", (int)j->key.len,
+					  (const char *)j->key.data);
+	return emit(j->ctx, b);
+}
+
+/* ------------------------------------------------------------------- AMT */
+
+static const cli_opt amt_opts[] = {
+	OPT_FROM,
+	CLI_OPT_REPO,
+	OPT_AMT_BIT_WIDTH,
+	{NULL, 0, NULL, NULL},
+};
+
+static const cli_opt amt_ls_opts[] = {
+	OPT_FROM,
+	CLI_OPT_REPO,
+	OPT_AMT_BIT_WIDTH,
+	{"start", 's', "INDEX", "list from this index up"},
+	{"limit", 'n', "N", "list at most N entries"},
+	{NULL, 0, NULL, NULL},
+};
+
+static int amt_get_args(adt_job *j)
+{
+	if (parse_u64(&j->index, j->args->argv[1]))
+		return cli_usage_error(j->ctx, "INDEX must be a whole number, not '%s'",
+				       j->args->argv[1]);
+	return CLI_OK;
+}
+
+static int amt_get(adt_job *j)
+{
+	unsigned long long index = j->index;
+	const uint8_t *v;
+	size_t len;
+	int rc;
+
+	if ((rc = cairn_amt_get(&v, &len, j->amt[0], j->index))) {
+		if (rc == CAIRN_ENOTFOUND)
+			cairn_error_set(rc, "index %llu is not set", index);
+		return rc;
+	}
+	if (j->ctx->json)
+		cairn_buf_printf(&j->line, "{\"index\":%llu,\"value\":", index);
+	if ((rc = value_json(&j->line, v, len))) {
+		cairn_error_prefix("index %llu: ", index);
+		return rc;
+	}
+	if (j->ctx->json)
+		cairn_buf_putc(&j->line, '}');
+	return emit(j->ctx, &j->line);
+}
+
+static int amt_ls_args(adt_job *j)
+{
+	const char *start_s = cli_opt_value(j->args, "start");
+	const char *limit_s = cli_opt_value(j->args, "limit");
+
+	if (start_s && parse_u64(&j->index, start_s))
+		return cli_usage_error(j->ctx, "--start must be a whole number, not '%s'", start_s);
+	if (limit_s && parse_u64(&j->left, limit_s))
+		return cli_usage_error(j->ctx, "--limit must be a whole number, not '%s'", limit_s);
+	return CLI_OK;
+}
+
+static int amt_ls_one(uint64_t i, const uint8_t *v, size_t len, void *payload)
+{
+	adt_job *j = payload;
+	int rc;
+
+	if (!j->left)
+		return 1; /* the limit: stop, not an error */
+	j->left--;
+	cairn_buf_printf(&j->line, j->ctx->json ? "{\"index\":%llu,\"value\":" : "%llu\t",
+			 (unsigned long long)i);
+	if ((rc = value_json(&j->line, v, len)))
+		return cairn_error_prefix("index %llu: ", (unsigned long long)i);
+	if (j->ctx->json)
+		cairn_buf_putc(&j->line, '}');
+	return emit(j->ctx, &j->line);
+}
+
+static int amt_ls(adt_job *j)
+{
+	return cairn_amt_for_each(j->amt[0], j->index, amt_ls_one, j) < 0;
 }
 
 static int amt_diff_one(const cairn_amt_change *ch, void *payload)
 {
-	diff_state *st = payload;
+	adt_job *j = payload;
 
-	cairn_buf_clear(&st->key);
-	cairn_buf_printf(&st->key, "%llu", (unsigned long long)ch->index);
-	return diff_line(st, ch->type, ch->before, ch->before_len, ch->after, ch->after_len, true);
+	cairn_buf_clear(&j->key);
+	cairn_buf_printf(&j->key, "%llu", (unsigned long long)ch->index);
+	return diff_line(j, ch->type, ch->before, ch->before_len, ch->after, ch->after_len, true);
+}
+
+static int amt_diff(adt_job *j)
+{
+	return cairn_amt_diff(j->amt[0], j->amt[1], amt_diff_one, j);
+}
+
+static const adt_spec amt_get_spec = {.amt = true, .nroots = 1, .prepare = amt_get_args, .body = amt_get};
+static const adt_spec amt_ls_spec = {.amt = true, .nroots = 1, .prepare = amt_ls_args, .body = amt_ls};
+static const adt_spec amt_diff_spec = {.amt = true, .nroots = 2, .body = amt_diff};
+
+static int run_amt_get(cli_ctx *ctx, const cli_args *args)
+{
+	return run_adt(ctx, args, &amt_get_spec);
+}
+
+static int run_amt_ls(cli_ctx *ctx, const cli_args *args)
+{
+	return run_adt(ctx, args, &amt_ls_spec);
 }
 
 static int run_amt_diff(cli_ctx *ctx, const cli_args *args)
 {
-	diff_state st = {ctx, CAIRN_BUF_INIT, CAIRN_BUF_INIT};
-	cairn_amt *a = NULL, *b = NULL;
-	cairn_store *s = NULL;
-	cairn_amt_options o;
-	cairn_cid r1, r2;
-	int rc;
-
-	if ((rc = parse_cid(ctx, &r1, args->argv[0])) || (rc = parse_cid(ctx, &r2, args->argv[1])) ||
-	    (rc = amt_options(ctx, args, &o)))
-		return rc;
-	if (open_source(&s, args) || cairn_amt_load(&a, s, &r1, &o) || cairn_amt_load(&b, s, &r2, &o))
-		goto fail;
-	if (cairn_amt_diff(a, b, amt_diff_one, &st))
-		goto fail;
-	rc = CLI_OK;
-	goto out;
-fail:
-	rc = cli_fail(ctx, what(ctx));
-out:
-	cairn_buf_free(&st.line);
-	cairn_buf_free(&st.key);
-	cairn_amt_free(a);
-	cairn_amt_free(b);
-	cairn_store_free(s);
-	return rc;
+	return run_adt(ctx, args, &amt_diff_spec);
 }
 
 /* ------------------------------------------------------------------ HAMT */
@@ -314,96 +346,62 @@ out:
 static const cli_opt hamt_opts[] = {
 	OPT_FROM,
 	CLI_OPT_REPO,
-	{"bit-width", 'w', "N", "the HAMT's bit width (default 5, as Filecoin's; it is not stored)"},
+	OPT_HAMT_BIT_WIDTH,
 	{NULL, 0, NULL, NULL},
 };
 
 static const cli_opt hamt_get_opts[] = {
 	OPT_FROM,
 	CLI_OPT_REPO,
-	{"bit-width", 'w', "N", "the HAMT's bit width (default 5, as Filecoin's; it is not stored)"},
+	OPT_HAMT_BIT_WIDTH,
 	{"hex", 'x', NULL, "KEY is hexadecimal (an address: 00 and the varint of an ID)"},
 	{NULL, 0, NULL, NULL},
 };
 
-static int hamt_options(cli_ctx *ctx, const cli_args *args, cairn_hamt_options *o)
+/* KEY into j->key: its UTF-8 bytes, or with --hex the bytes it spells. */
+static int hamt_get_args(adt_job *j)
 {
-	const char *bw = cli_opt_value(args, "bit-width");
-	uint64_t v;
+	const char *key_s = j->args->argv[1];
 
-	*o = (cairn_hamt_options)CAIRN_HAMT_OPTIONS_INIT;
-	if (bw) {
-		if (parse_u64(&v, bw) || v < 1 || v > CAIRN_HAMT_MAX_BIT_WIDTH)
-			return cli_usage_error(ctx, "--bit-width must be 1 to %d, not '%s'",
-					       CAIRN_HAMT_MAX_BIT_WIDTH, bw);
-		o->bit_width = (unsigned)v;
-	}
-	return CLI_OK;
+	if (!cli_opt_flag(j->args, "hex"))
+		cairn_buf_append(&j->key, key_s, strlen(key_s));
+	else if (cairn_base_decode(&j->key, CAIRN_BASE16, key_s, strlen(key_s)))
+		return cli_usage_error(j->ctx, "KEY: %s", cairn_error_last());
+	return j->key.err;
 }
 
-static int run_hamt_get(cli_ctx *ctx, const cli_args *args)
+static int hamt_get(adt_job *j)
 {
-	const char *key_s = args->argv[1];
-	cairn_buf line = CAIRN_BUF_INIT, key = CAIRN_BUF_INIT;
-	cairn_hamt_options o;
-	cairn_store *s = NULL;
-	cairn_hamt *h = NULL;
+	const char *key_s = j->args->argv[1];
 	const uint8_t *v;
-	cairn_cid root;
 	size_t len;
 	int rc;
 
-	if ((rc = parse_cid(ctx, &root, args->argv[0])) || (rc = hamt_options(ctx, args, &o)))
-		return rc;
-	if (cli_opt_flag(args, "hex")) {
-		if (cairn_base_decode(&key, CAIRN_BASE16, key_s, strlen(key_s))) {
-			rc = cli_usage_error(ctx, "KEY: %s", cairn_error_last());
-			cairn_buf_free(&key);
-			return rc;
-		}
-	} else {
-		cairn_buf_append(&key, key_s, strlen(key_s));
-	}
-	if (key.err)
-		goto fail;
-	if (open_source(&s, args) || cairn_hamt_load(&h, s, &root, &o))
-		goto fail;
-	if ((rc = cairn_hamt_get(&v, &len, h, key.data, key.len))) {
+	if ((rc = cairn_hamt_get(&v, &len, j->hamt[0], j->key.data, j->key.len))) {
 		if (rc == CAIRN_ENOTFOUND)
 			cairn_error_set(rc, "key '%s' is not set", key_s);
-		goto fail;
+		return rc;
 	}
-	if (ctx->json) {
-		cairn_buf_puts(&line, "{\"key\":");
-		key_json(&line, key.data, key.len);
-		cairn_buf_puts(&line, ",\"value\":");
+	if (j->ctx->json) {
+		cairn_buf_puts(&j->line, "{\"key\":");
+		key_json(&j->line, j->key.data, j->key.len);
+		cairn_buf_puts(&j->line, ",\"value\":");
 	}
-	if (value_json(&line, v, len)) {
+	if ((rc = value_json(&j->line, v, len))) {
 		cairn_error_prefix("key '%s': ", key_s);
-		goto fail;
+		return rc;
 	}
-	if (ctx->json)
-		cairn_buf_putc(&line, '}');
-	if (emit(ctx, &line))
-		goto fail;
-	rc = CLI_OK;
-	goto out;
-fail:
-	rc = cli_fail(ctx, what(ctx));
-out:
-	cairn_buf_free(&line);
-	cairn_buf_free(&key);
-	cairn_hamt_free(h);
-	cairn_store_free(s);
-	return rc;
+	if (j->ctx->json)
+		cairn_buf_putc(&j->line, '}');
+	return emit(j->ctx, &j->line);
 }
 
 static int hamt_ls_one(const uint8_t *k, size_t klen, const uint8_t *v, size_t len, void *payload)
 {
-	diff_state *st = payload;
-	cairn_buf *b = &st->line;
+	adt_job *j = payload;
+	cairn_buf *b = &j->line;
 
-	if (st->ctx->json) {
+	if (j->ctx->json) {
 		cairn_buf_puts(b, "{\"key\":");
 		key_json(b, k, klen);
 		cairn_buf_puts(b, ",\"value\":");
@@ -412,79 +410,54 @@ static int hamt_ls_one(const uint8_t *k, size_t klen, const uint8_t *v, size_t l
 		cairn_buf_putc(b, '\t');
 	}
 	if (value_json(b, v, len)) {
-		cairn_buf_clear(&st->key);
-		put_hex(&st->key, k, klen);
-		return cairn_error_prefix("key %.*s: ", (int)st->key.len, (const char *)st->key.data);
+		cairn_buf_clear(&j->key);
+		put_hex(&j->key, k, klen);
+		return cairn_error_prefix("key %.*s: ", (int)j->key.len, (const char *)j->key.data);
 	}
-	if (st->ctx->json)
+	if (j->ctx->json)
 		cairn_buf_putc(b, '}');
-	return emit(st->ctx, b);
+	return emit(j->ctx, b);
 }
 
-static int run_hamt_ls(cli_ctx *ctx, const cli_args *args)
+static int hamt_ls(adt_job *j)
 {
-	diff_state st = {ctx, CAIRN_BUF_INIT, CAIRN_BUF_INIT};
-	cairn_hamt_options o;
-	cairn_store *s = NULL;
-	cairn_hamt *h = NULL;
-	cairn_cid root;
-	int rc;
-
-	if ((rc = parse_cid(ctx, &root, args->argv[0])) || (rc = hamt_options(ctx, args, &o)))
-		return rc;
-	if (open_source(&s, args) || cairn_hamt_load(&h, s, &root, &o) ||
-	    cairn_hamt_for_each(h, hamt_ls_one, &st))
-		goto fail;
-	rc = CLI_OK;
-	goto out;
-fail:
-	rc = cli_fail(ctx, what(ctx));
-out:
-	cairn_buf_free(&st.line);
-	cairn_buf_free(&st.key);
-	cairn_hamt_free(h);
-	cairn_store_free(s);
-	return rc;
+	return cairn_hamt_for_each(j->hamt[0], hamt_ls_one, j);
 }
 
 static int hamt_diff_one(const cairn_hamt_change *ch, void *payload)
 {
-	diff_state *st = payload;
+	adt_job *j = payload;
 
-	cairn_buf_clear(&st->key);
-	if (st->ctx->json)
-		key_json(&st->key, ch->key, ch->klen);
+	cairn_buf_clear(&j->key);
+	if (j->ctx->json)
+		key_json(&j->key, ch->key, ch->klen);
 	else
-		put_hex(&st->key, ch->key, ch->klen);
-	return diff_line(st, ch->type, ch->before, ch->before_len, ch->after, ch->after_len, false);
+		put_hex(&j->key, ch->key, ch->klen);
+	return diff_line(j, ch->type, ch->before, ch->before_len, ch->after, ch->after_len, false);
+}
+
+static int hamt_diff(adt_job *j)
+{
+	return cairn_hamt_diff(j->hamt[0], j->hamt[1], hamt_diff_one, j);
+}
+
+static const adt_spec hamt_get_spec = {.nroots = 1, .prepare = hamt_get_args, .body = hamt_get};
+static const adt_spec hamt_ls_spec = {.nroots = 1, .body = hamt_ls};
+static const adt_spec hamt_diff_spec = {.nroots = 2, .body = hamt_diff};
+
+static int run_hamt_get(cli_ctx *ctx, const cli_args *args)
+{
+	return run_adt(ctx, args, &hamt_get_spec);
+}
+
+static int run_hamt_ls(cli_ctx *ctx, const cli_args *args)
+{
+	return run_adt(ctx, args, &hamt_ls_spec);
 }
 
 static int run_hamt_diff(cli_ctx *ctx, const cli_args *args)
 {
-	diff_state st = {ctx, CAIRN_BUF_INIT, CAIRN_BUF_INIT};
-	cairn_hamt *a = NULL, *b = NULL;
-	cairn_hamt_options o;
-	cairn_store *s = NULL;
-	cairn_cid r1, r2;
-	int rc;
-
-	if ((rc = parse_cid(ctx, &r1, args->argv[0])) || (rc = parse_cid(ctx, &r2, args->argv[1])) ||
-	    (rc = hamt_options(ctx, args, &o)))
-		return rc;
-	if (open_source(&s, args) || cairn_hamt_load(&a, s, &r1, &o) ||
-	    cairn_hamt_load(&b, s, &r2, &o) || cairn_hamt_diff(a, b, hamt_diff_one, &st))
-		goto fail;
-	rc = CLI_OK;
-	goto out;
-fail:
-	rc = cli_fail(ctx, what(ctx));
-out:
-	cairn_buf_free(&st.line);
-	cairn_buf_free(&st.key);
-	cairn_hamt_free(a);
-	cairn_hamt_free(b);
-	cairn_store_free(s);
-	return rc;
+	return run_adt(ctx, args, &hamt_diff_spec);
 }
 
 /* --------------------------------------------------------------- tables */

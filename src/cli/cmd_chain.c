@@ -1,14 +1,13 @@
 /* cmd_chain.c: `cairn chain`: Filecoin chains in a CAR or the store;
  * export-range writes Lotus's ranged export of one, each block once. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "commands.h"
+#include "daemon.h" /* cli_daemon_json_str */
 #include "repo.h"
 
 /* Cairn.ChainExportRange [[head CID...], tail height, config?]: Lotus's
@@ -73,16 +72,9 @@ int cli_chain_rpc_export_range(cairn_buf *result, const cairn_node *params, void
 	pthread_mutex_unlock(&lock);
 	if (rc)
 		return rc;
-	cairn_buf_puts(result, "{\"Path\":\"");
-	for (const char *c = path; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			cairn_buf_putc(result, '\\');
-		if ((unsigned char)*c < 0x20)
-			cairn_buf_printf(result, "\\u%04x", (unsigned)*c);
-		else
-			cairn_buf_putc(result, (uint8_t)*c);
-	}
-	cairn_buf_printf(result, "\",\"Head\":%lld,\"Tail\":%lld,\"Blocks\":%llu,\"Bytes\":%llu}",
+	cairn_buf_puts(result, "{\"Path\":");
+	cli_daemon_json_str(result, path);
+	cairn_buf_printf(result, ",\"Head\":%lld,\"Tail\":%lld,\"Blocks\":%llu,\"Bytes\":%llu}",
 			 (long long)height, (long long)range.tail, (unsigned long long)st.blocks,
 			 (unsigned long long)st.bytes);
 	return result->err;
@@ -102,22 +94,6 @@ static const cli_opt export_range_opts[] = {
 	{"trusted", 0, NULL, "with --from: do not hash the blocks read against their CIDs"},
 	{NULL, 0, NULL, NULL},
 };
-
-/* SIGINT and SIGTERM cancel the export; the handler only sets its flag. */
-static cairn_export *volatile running;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (running)
-		cairn_export_cancel(running);
-}
-
-static void on_progress(const cairn_export_stats *st, bool done, void *payload)
-{
-	(void)done;
-	cairn_progress_update(payload, st->blocks);
-}
 
 /* "CID,CID..." into at most `cap` CIDs. */
 static int parse_head(cli_ctx *ctx, cairn_cid *head, size_t *n, size_t cap, const char *s)
@@ -144,18 +120,9 @@ static int run_export_range(cli_ctx *ctx, const cli_args *args)
 {
 	const char *head_s = cli_opt_value(args, "head");
 	const char *tail_s = cli_opt_value(args, "tail");
-	const char *workers = cli_opt_value(args, "workers");
-	const char *memory = cli_opt_value(args, "memory");
-	const char *from = cli_opt_value(args, "from");
 	const char *out = cli_opt_value(args, "output");
-	cairn_export_options opts = CAIRN_EXPORT_OPTIONS_INIT;
+	cli_export_job job = {.what = "chain export-range", .opts = CAIRN_EXPORT_OPTIONS_INIT};
 	cairn_chain_range range = CAIRN_CHAIN_RANGE_INIT;
-	cairn_car_options copts = CAIRN_CAR_OPTIONS_INIT;
-	struct sigaction sa, old_int, old_term;
-	cairn_progress progress;
-	cairn_export_stats st;
-	cairn_store *store = NULL;
-	cairn_export *ex = NULL;
 	cairn_cid head[64];
 	size_t nhead = 0;
 	int64_t height = 0;
@@ -176,33 +143,12 @@ static int run_export_range(cli_ctx *ctx, const cli_args *args)
 	range.messages = cli_opt_flag(args, "messages");
 	range.receipts = cli_opt_flag(args, "receipts");
 	range.stateroots = cli_opt_flag(args, "stateroots");
-	opts.workers = 1;
-	if (workers) {
-		unsigned long v = strtoul(workers, &end, 10);
-
-		if (!*workers || *end || v < 1 || v > 256)
-			return cli_usage_error(ctx, "--workers must be 1 to 256");
-		opts.workers = (unsigned)v;
-	}
-	if (memory && (cli_parse_size(&opts.memory, memory) || opts.memory < (64u << 10)))
-		return cli_usage_error(ctx, "--memory must be a size of 64KiB or more (e.g. 512MiB), not '%s'",
-				       memory);
-	if (from && cli_opt_value(args, "repo"))
-		return cli_usage_error(ctx, "--from and --repo together: read from one or the other");
-	if (cli_opt_flag(args, "trusted") && !from)
-		return cli_usage_error(ctx, "--trusted goes with --from CAR");
-	if (from) {
-		copts.trusted = cli_opt_flag(args, "trusted");
-		rc = cairn_store_car_open(&store, from, NULL, &copts);
-	} else {
-		char repo[4096];
-
-		rc = cli_repo_path(repo, sizeof(repo), args);
-		if (!rc)
-			rc = cli_repo_blocks_open(&store, repo, false);
-	}
-	if (rc || cairn_chain_tipset_height(&height, store, head, nhead)) {
-		status = cli_fail(ctx, "chain export-range");
+	job.opts.workers = 1; /* as Lotus, not one per core as `cairn export` */
+	if ((rc = cli_export_limits(ctx, &job.opts, args)) || (rc = cli_export_source_check(ctx, args)))
+		return rc;
+	if (cli_export_source_open(&job.store, args) ||
+	    cairn_chain_tipset_height(&height, job.store, head, nhead)) {
+		status = cli_fail(ctx, job.what);
 		goto out;
 	}
 	if (range.tail > height) {
@@ -214,43 +160,23 @@ static int run_export_range(cli_ctx *ctx, const cli_args *args)
 		cairn_chain_snapshot_name(name, sizeof(name), range.tail, height, (int64_t)time(NULL));
 		out = name;
 	}
-	opts.links = cairn_chain_range_links;
-	opts.links_payload = &range;
-	cairn_progress_start(&progress, STDERR_FILENO, false, "export-range blocks", 0);
-	opts.progress = on_progress;
-	opts.payload = &progress;
-	if (cairn_export_new(&ex, store, &opts)) {
-		status = cli_fail(ctx, "chain export-range");
+	job.opts.links = cairn_chain_range_links;
+	job.opts.links_payload = &range;
+	cli_export_progress_start(&job.ui, &job.opts, "export-range", false);
+	if ((status = cli_export_run(ctx, &job, head, nhead, out)))
 		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	running = ex;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	rc = cairn_export_run(&st, ex, head, nhead, out);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	running = NULL;
-	cairn_progress_finish(&progress);
-	if (rc) {
-		status = cli_fail(ctx, out);
-		goto out;
-	}
 	if (ctx->json) {
 		fprintf(ctx->out, "{\"car\":");
 		cli_json_string(ctx->out, out, strlen(out));
 		fprintf(ctx->out, ",\"head\":%lld,\"tail\":%lld,\"blocks\":%llu,\"bytes\":%llu}\n",
-			(long long)height, (long long)range.tail, (unsigned long long)st.blocks,
-			(unsigned long long)st.bytes);
+			(long long)height, (long long)range.tail, (unsigned long long)job.stats.blocks,
+			(unsigned long long)job.stats.bytes);
 	} else {
-		fprintf(ctx->out, "%s: %llu blocks, %llu bytes\n", out, (unsigned long long)st.blocks,
-			(unsigned long long)st.bytes);
+		fprintf(ctx->out, "%s: %llu blocks, %llu bytes\n", out,
+			(unsigned long long)job.stats.blocks, (unsigned long long)job.stats.bytes);
 	}
 out:
-	cairn_export_free(ex);
-	cairn_store_free(store);
+	cli_export_job_free(&job);
 	return status;
 }
 

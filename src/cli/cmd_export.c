@@ -24,20 +24,53 @@ static const cli_opt export_opts[] = {
 	{NULL, 0, NULL, NULL},
 };
 
-/* SIGINT and SIGTERM cancel the export; the handler only sets its flag. */
-static cairn_export *volatile running;
+/* --------------------------------------------- shared with export-range */
 
-static void on_signal(int sig)
+int cli_export_limits(cli_ctx *ctx, cairn_export_options *opts, const cli_args *args)
 {
-	(void)sig;
-	if (running)
-		cairn_export_cancel(running);
+	const char *workers = cli_opt_value(args, "workers");
+	const char *memory = cli_opt_value(args, "memory");
+	char *end;
+
+	if (workers) {
+		unsigned long v = strtoul(workers, &end, 10);
+
+		if (!*workers || *end || v < 1 || v > 256)
+			return cli_usage_error(ctx, "--workers must be 1 to 256");
+		opts->workers = (unsigned)v;
+	}
+	if (memory && (cli_parse_size(&opts->memory, memory) || opts->memory < (64u << 10)))
+		return cli_usage_error(ctx, "--memory must be a size of 64KiB or more (e.g. 512MiB), not '%s'",
+				       memory);
+	return CLI_OK;
 }
 
-typedef struct export_ui {
-	cairn_progress progress;
-	char label[64];
-} export_ui;
+int cli_export_source_check(cli_ctx *ctx, const cli_args *args)
+{
+	const char *from = cli_opt_value(args, "from");
+
+	if (from && cli_opt_value(args, "repo"))
+		return cli_usage_error(ctx, "--from and --repo together: read from one or the other");
+	if (cli_opt_flag(args, "trusted") && !from)
+		return cli_usage_error(ctx, "--trusted goes with --from CAR");
+	return CLI_OK;
+}
+
+int cli_export_source_open(cairn_store **out, const cli_args *args)
+{
+	const char *from = cli_opt_value(args, "from");
+	cairn_car_options copts = CAIRN_CAR_OPTIONS_INIT;
+	char repo[4096];
+	int rc;
+
+	if (from) {
+		copts.trusted = cli_opt_flag(args, "trusted");
+		return cairn_store_car_open(out, from, NULL, &copts);
+	}
+	if ((rc = cli_repo_path(repo, sizeof(repo), args)))
+		return rc;
+	return cli_repo_blocks_open(out, repo, false);
+}
 
 static void human_bytes(char *out, size_t cap, uint64_t n)
 {
@@ -54,14 +87,76 @@ static void human_bytes(char *out, size_t cap, uint64_t n)
 
 static void on_progress(const cairn_export_stats *st, bool done, void *payload)
 {
-	export_ui *ui = payload;
+	cli_export_ui *ui = payload;
 	char bytes[32];
 
 	(void)done;
-	human_bytes(bytes, sizeof(bytes), st->bytes);
-	snprintf(ui->label, sizeof(ui->label), "export [%s] blocks", bytes);
+	/* The bar holds a pointer to the label: rewriting it relabels the bar. */
+	if (ui->bytes) {
+		human_bytes(bytes, sizeof(bytes), st->bytes);
+		snprintf(ui->label, sizeof(ui->label), "%s [%s] blocks", ui->name, bytes);
+	}
 	cairn_progress_update(&ui->progress, st->blocks);
 }
+
+void cli_export_progress_start(cli_export_ui *ui, cairn_export_options *opts, const char *name,
+			       bool bytes)
+{
+	memset(ui, 0, sizeof(*ui));
+	ui->name = name;
+	ui->bytes = bytes;
+	if (bytes)
+		snprintf(ui->label, sizeof(ui->label), "%s [0 B] blocks", name);
+	else
+		snprintf(ui->label, sizeof(ui->label), "%s blocks", name);
+	cairn_progress_start(&ui->progress, STDERR_FILENO, false, ui->label, 0);
+	opts->progress = on_progress;
+	opts->payload = ui;
+}
+
+/* The export SIGINT and SIGTERM cancel; the handler only sets its flag. */
+static cairn_export *volatile running;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		cairn_export_cancel(running);
+}
+
+int cli_export_run(cli_ctx *ctx, cli_export_job *job, const cairn_cid *roots, size_t nroots,
+		   const char *path)
+{
+	struct sigaction sa, old_int, old_term;
+	cairn_export *ex = NULL;
+	int rc, status = CLI_OK;
+
+	if (cairn_export_new(&ex, job->store, &job->opts))
+		return cli_fail(ctx, job->what);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	running = ex;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	rc = cairn_export_run(&job->stats, ex, roots, nroots, path);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	running = NULL;
+	cairn_progress_finish(&job->ui.progress);
+	if (rc)
+		status = cli_fail(ctx, path);
+	cairn_export_free(ex);
+	return status;
+}
+
+void cli_export_job_free(cli_export_job *job)
+{
+	cairn_store_free(job->store);
+	job->store = NULL;
+}
+
+/* ---------------------------------------------------------------- export */
 
 static int add_roots(cli_ctx *ctx, cairn_cid **roots, size_t *n, size_t *cap, const char *s,
 		     size_t len)
@@ -112,61 +207,40 @@ static int parse_codecs(cli_ctx *ctx, uint64_t *codecs, size_t *n, const char *l
 static int run_export(cli_ctx *ctx, const cli_args *args)
 {
 	const char *out = cli_opt_value(args, "output");
-	const char *from = cli_opt_value(args, "from");
 	const char *root_s = cli_opt_value(args, "root");
-	const char *workers = cli_opt_value(args, "workers");
-	const char *memory = cli_opt_value(args, "memory");
 	const char *depth = cli_opt_value(args, "depth");
 	const char *codecs_s = cli_opt_value(args, "codecs");
 	const char *version = cli_opt_value(args, "car-version");
-	cairn_export_options opts = CAIRN_EXPORT_OPTIONS_INIT;
-	cairn_car_options copts = CAIRN_CAR_OPTIONS_INIT;
-	struct sigaction sa, old_int, old_term;
-	cairn_export_stats st;
-	cairn_store *store = NULL;
-	cairn_export *ex = NULL;
+	cli_export_job job = {.what = "export", .opts = CAIRN_EXPORT_OPTIONS_INIT};
 	cairn_cid *roots = NULL;
 	uint64_t codecs[16];
 	size_t nroots = 0, cap = 0, ncodecs;
-	export_ui ui;
 	char *end;
 	int rc, status = CLI_OK;
 
 	if (!out)
 		return cli_usage_error(ctx, "--output OUT.car is required");
-	if (from && cli_opt_value(args, "repo"))
-		return cli_usage_error(ctx, "--from and --repo together: read from one or the other");
-	if (cli_opt_flag(args, "trusted") && !from)
-		return cli_usage_error(ctx, "--trusted goes with --from CAR");
-	if (workers) {
-		unsigned long v = strtoul(workers, &end, 10);
-
-		if (!*workers || *end || v < 1 || v > 256)
-			return cli_usage_error(ctx, "--workers must be 1 to 256");
-		opts.workers = (unsigned)v;
-	}
-	if (memory && (cli_parse_size(&opts.memory, memory) || opts.memory < (64u << 10)))
-		return cli_usage_error(ctx, "--memory must be a size of 64KiB or more (e.g. 512MiB), not '%s'",
-				       memory);
+	if ((rc = cli_export_source_check(ctx, args)) || (rc = cli_export_limits(ctx, &job.opts, args)))
+		return rc;
 	if (depth) {
 		unsigned long v = strtoul(depth, &end, 10);
 
 		if (!*depth || *end || v > 1000000000ul)
 			return cli_usage_error(ctx, "--depth must be a number of levels");
-		opts.max_depth = (int32_t)v;
+		job.opts.max_depth = (int32_t)v;
 	}
 	if (codecs_s) {
 		if ((rc = parse_codecs(ctx, codecs, &ncodecs, codecs_s)))
 			return rc;
-		opts.codecs = codecs;
-		opts.ncodecs = ncodecs;
+		job.opts.codecs = codecs;
+		job.opts.ncodecs = ncodecs;
 	}
 	if (version) {
 		if (strcmp(version, "1") && strcmp(version, "2"))
 			return cli_usage_error(ctx, "--car-version must be 1 or 2");
-		opts.car_version = (unsigned)(version[0] - '0');
+		job.opts.car_version = (unsigned)(version[0] - '0');
 	}
-	opts.spill_dir = cli_opt_value(args, "spill-dir");
+	job.opts.spill_dir = cli_opt_value(args, "spill-dir");
 	for (const char *p = root_s; p && *p;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -183,58 +257,26 @@ static int run_export(cli_ctx *ctx, const cli_args *args)
 		status = cli_usage_error(ctx, "no roots: give --root CID or CID arguments");
 		goto out;
 	}
-	if (from) {
-		copts.trusted = cli_opt_flag(args, "trusted");
-		rc = cairn_store_car_open(&store, from, NULL, &copts);
-	} else {
-		char repo[4096];
-
-		rc = cli_repo_path(repo, sizeof(repo), args);
-		if (!rc)
-			rc = cli_repo_blocks_open(&store, repo, false);
-	}
-	if (rc) {
-		status = cli_fail(ctx, "export");
+	if (cli_export_source_open(&job.store, args)) {
+		status = cli_fail(ctx, job.what);
 		goto out;
 	}
-	memset(&ui, 0, sizeof(ui));
-	snprintf(ui.label, sizeof(ui.label), "export [0 B] blocks");
-	cairn_progress_start(&ui.progress, STDERR_FILENO, false, ui.label, 0);
-	opts.progress = on_progress;
-	opts.payload = &ui;
-	if (cairn_export_new(&ex, store, &opts)) {
-		status = cli_fail(ctx, "export");
+	cli_export_progress_start(&job.ui, &job.opts, "export", true);
+	if ((status = cli_export_run(ctx, &job, roots, nroots, out)))
 		goto out;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	running = ex;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	rc = cairn_export_run(&st, ex, roots, nroots, out);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	running = NULL;
-	cairn_progress_finish(&ui.progress);
-	if (rc) {
-		status = cli_fail(ctx, out);
-		goto out;
-	}
 	if (ctx->json) {
 		fprintf(ctx->out, "{\"car\":");
 		cli_json_string(ctx->out, out, strlen(out));
 		fprintf(ctx->out, ",\"roots\":%zu,\"blocks\":%llu,\"bytes\":%llu,\"identity\":%llu,"
-			"\"links\":%llu}\n", nroots, (unsigned long long)st.blocks,
-			(unsigned long long)st.bytes, (unsigned long long)st.identity,
-			(unsigned long long)st.links);
+			"\"links\":%llu}\n", nroots, (unsigned long long)job.stats.blocks,
+			(unsigned long long)job.stats.bytes, (unsigned long long)job.stats.identity,
+			(unsigned long long)job.stats.links);
 	} else {
-		fprintf(ctx->out, "%llu blocks, %llu bytes\n", (unsigned long long)st.blocks,
-			(unsigned long long)st.bytes);
+		fprintf(ctx->out, "%llu blocks, %llu bytes\n", (unsigned long long)job.stats.blocks,
+			(unsigned long long)job.stats.bytes);
 	}
 out:
-	cairn_export_free(ex);
-	cairn_store_free(store);
+	cli_export_job_free(&job);
 	cairn_free(roots);
 	return status;
 }
