@@ -12,9 +12,9 @@ set -eu
 cairn=$1
 here=$(cd "$(dirname "$0")" && pwd)
 clients=${CAIRN_CLIENTS:-$here/../../../shared/clients}
+. "$here/../lib/serve.sh"
 work=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'serve_kill; rm -rf "$work"' EXIT
 export CAIRN_PATH="$work/store"
 cd "$work"
 fail() { echo "FAIL $*" >&2; exit 1; }
@@ -53,16 +53,8 @@ grep -q "state: *Available" import.txt || fail "import: $(cat import.txt)"
 grep -q "\"piece_cid\":\"$key\",\"state\":\"Available\"" list-local.json || fail "deal list: $(cat list-local.json)"
 ok "deal import: $(sed -n 's/^sector: *//p' import.txt) at $(sed -n 's/^offset: *//p' import.txt)"
 
-"$cairn" serve --listen 127.0.0.1:0 >serve.log 2>&1 &
-server=$!
-i=0
-while [ ! -s "$CAIRN_PATH/api" ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { cat serve.log >&2; fail "cairn serve did not start"; }
-	sleep 0.1
-done
-port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$CAIRN_PATH/api")
-base="http://127.0.0.1:$port"
+serve_start serve.log "$cairn" --listen 127.0.0.1:0 || fail "cairn serve did not start"
+base=$serve_base
 
 # Through the daemon: the same output; a second deal imported by the daemon.
 "$cairn" deal list >list-rpc.txt
@@ -113,9 +105,7 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && [ -d "$c
 else
 	echo "skip fetch.mjs: no node/npm or no $clients"
 fi
-kill "$server"
-wait "$server" 2>/dev/null || true
-server=
+serve_stop || true
 
 # First start: pieces put in sectors without the deal flow become shards
 # once, when the store is next opened.

@@ -9,9 +9,9 @@ set -u
 CAIRN=$1
 GEN=$2
 command -v curl >/dev/null 2>&1 || exit 77
+. "$(dirname "$0")/../lib/serve.sh"
 t=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$t"' EXIT
+trap 'serve_kill; rm -rf "$t"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 # Seed 13, 7 epochs: a null round, a head of two blocks, and every block
@@ -34,21 +34,13 @@ put bafi2 -c 81 --hash blake2b-256
 put bafyrei -c dag-cbor
 cd "$t"
 
-"$CAIRN" serve --repo "$t/repo" --listen 127.0.0.1:0 >"$t/serve.out" 2>&1 &
-pid=$!
-i=0
-# The api file is written first, then the token.
-while ! { [ -s "$t/repo/api" ] && [ -s "$t/repo/token" ]; } && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-[ -s "$t/repo/token" ] || fail "the daemon did not start: $(cat "$t/serve.out")"
-port=$(sed 's|.*/tcp/\([0-9]*\)/.*|\1|' "$t/repo/api")
+# serve_start waits for the api and token files both
+serve_start "$t/serve.out" "$CAIRN" --repo "$t/repo" --listen 127.0.0.1:0 || fail "the daemon did not start"
 token=$(cat "$t/repo/token")
 rpc() { # AUTH PARAMS
 	curl -s ${1:+-H "Authorization: Bearer $1"} -H 'Content-Type: application/json' \
 		-d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"Cairn.ChainExportRange\",\"params\":$2}" \
-		"http://127.0.0.1:$port/rpc/v0"
+		"$serve_base/rpc/v0"
 }
 heads=$(echo "$head" | sed 's/\([^,]*\)/{"\/":"\1"}/g')
 out=$(rpc "$token" "[[$heads],0,{\"NumWorkers\":2,\"IncludeMessages\":true,\"IncludeReceipts\":true,\"IncludeStateRoots\":true}]")

@@ -23,13 +23,10 @@ for tool in flock cmp; do
 done
 unset CAIRN_API_INFO
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-secd-XXXXXX")
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -116,19 +113,8 @@ mkdir -p "$work/A" "$work/B"
 scenario "$work/A"
 
 # B: the daemon first, on the new store
-CAIRN_PATH=$work/B/repo CAIRN_LOG=info "$CAIRN" serve --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
-srv_pid=$!
-i=0
-while [ ! -s "$work/B/repo/api" ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ]; then
-		cat "$work/serve.log" >&2
-		echo "FAIL - cairn serve did not start" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$work/B/repo/api")
+CAIRN_PATH=$work/B/repo CAIRN_LOG=info serve_start "$work/serve.log" "$CAIRN" --listen 127.0.0.1:0 || exit 1
+port=$serve_port
 scenario "$work/B"
 
 mask "$work/A" >"$work/A.txt"
@@ -183,9 +169,7 @@ if CAIRN_PATH=$work/nowhere "$CAIRN" storage detach "$work/B/p1" >"$work/ro.txt"
 fi
 unset CAIRN_API_INFO
 
-kill "$srv_pid"
-wait "$srv_pid" 2>/dev/null || true
-srv_pid=
+serve_stop || true
 ! grep -l "AddressSanitizer\|runtime error\|LeakSanitizer" "$work/serve.log" "$work/A/stderr" "$work/B/stderr" ||
 	fail "sanitizer reports"
 [ $fails -eq 0 ] || exit 1

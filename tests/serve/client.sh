@@ -12,9 +12,9 @@ clients=${CAIRN_CLIENTS:-$here/../../../shared/clients}
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "client: no node/npm: skipped"; exit 77; }
 [ -d "$clients" ] || { echo "client: no $clients: skipped"; exit 77; }
 sh "$here/../../scripts/install-peers.sh" "$clients" || exit 1
+. "$here/../lib/serve.sh"
 work=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+trap 'serve_kill; rm -rf "$work"' EXIT
 export CAIRN_PATH="$work/store"
 cd "$work"
 head -c 3000000 /dev/urandom >f.bin
@@ -26,18 +26,10 @@ dir_root=$("$cairn" pack d -o d.car)
 "$cairn" dagstore register-shard p1 f.car >/dev/null
 "$cairn" dagstore register-shard p2 d.car >/dev/null
 "$cairn" dagstore initialize-all >/dev/null
-"$cairn" serve --listen 127.0.0.1:0 >serve.log 2>&1 &
-server=$!
-i=0
-while [ ! -s "$CAIRN_PATH/api" ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || { cat serve.log >&2; echo "client: cairn serve did not start" >&2; exit 1; }
-	sleep 0.1
-done
-port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$CAIRN_PATH/api")
+serve_start serve.log "$cairn" --listen 127.0.0.1:0 || exit 1
 fail=0
 check() { # PATH-UNDER-/ipfs/ EXPECTED-FILE
-	out=$(cd "$clients" && node fetch.mjs "http://127.0.0.1:$port" "$1" "$work/got.bin" 2>&1) || {
+	out=$(cd "$clients" && node fetch.mjs "$serve_base" "$1" "$work/got.bin" 2>&1) || {
 		echo "FAIL $1: $out"; fail=1; return; }
 	if cmp -s "$work/got.bin" "$2"; then
 		echo "ok   $1 ($(wc -c <"$2") bytes, verified by @helia/verified-fetch)"
@@ -61,19 +53,11 @@ if [ -x "$peers/node_modules/.bin/ipfs-car" ]; then
 	(cd "$peers" && node_modules/.bin/ipfs-car pack "$work/e" --output "$work/e.car") >ipfs-car.out 2>&1 ||
 		{ echo "FAIL ipfs-car pack: $(cat ipfs-car.out)"; exit 1; }
 	e_root=$("$cairn" car root e.car)
-	kill "$server"; wait "$server" 2>/dev/null || true; server=
+	serve_stop || true
 	"$cairn" dagstore register-shard p3 e.car >/dev/null
 	"$cairn" dagstore initialize-all >/dev/null
 	rm -f "$CAIRN_PATH/api"
-	"$cairn" serve --listen 127.0.0.1:0 >serve.log 2>&1 &
-	server=$!
-	i=0
-	while [ ! -s "$CAIRN_PATH/api" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { cat serve.log >&2; echo "client: cairn serve did not restart" >&2; exit 1; }
-		sleep 0.1
-	done
-	port=$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' "$CAIRN_PATH/api")
+	serve_start serve.log "$cairn" --listen 127.0.0.1:0 || exit 1
 	check "$e_root/docs/deep/big.bin" e/docs/deep/big.bin
 	check "$e_root/docs/deep/n.txt" e/docs/deep/n.txt
 	check "$e_root/many/f0000.txt" e/many/f0000.txt
@@ -81,7 +65,7 @@ if [ -x "$peers/node_modules/.bin/ipfs-car" ]; then
 	check "$e_root/many/f1099.txt" e/many/f1099.txt
 	# cairn's own pathing through the same HAMT, checked by cairn's CAR reader
 	if command -v curl >/dev/null; then
-		curl -s -o got.car "http://127.0.0.1:$port/ipfs/$e_root/many/f0777.txt?format=car" &&
+		curl -s -o got.car "$serve_base/ipfs/$e_root/many/f0777.txt?format=car" &&
 		"$cairn" car verify got.car >/dev/null &&
 		[ "$("$cairn" car get-block got.car "$("$cairn" car ls got.car | tail -1)")" = "entry 0777" ] &&
 			echo "ok   car by path through ipfs-car's HAMT: $("$cairn" car ls got.car | wc -l) blocks" ||

@@ -15,13 +15,10 @@ set -o pipefail
 CAIRN=$1
 command -v curl >/dev/null || { echo "gateway2.sh: no curl; skipping" >&2; exit 77; }
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-gw2-XXXXXX")
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -73,13 +70,9 @@ else ok "config: missing --config file: $(cat err)"; fi
 # the default file, with a listen address the flag must override
 printf '{"serve": {"listen": "127.0.0.1:1", "threads": 2, "max_connections": 512, "timeout_s": 20}}\n' \
 	>"$repo/config.json"
-"$CAIRN" serve --repo "$repo" --listen 127.0.0.1:0 2>serve.err &
-srv_pid=$!
-for _ in $(seq 100); do [ -s "$repo/api" ] && break; sleep 0.1; done
-[ -s "$repo/api" ] || { cat serve.err >&2; echo "FAIL - no api file" >&2; exit 1; }
-port=$(cut -d/ -f5 "$repo/api")
-[ "$port" != 1 ] && ok "config: --listen overrides the file's listen" || fail "config: listen"
-base=http://127.0.0.1:$port
+serve_start serve.err "$CAIRN" --repo "$repo" --listen 127.0.0.1:0 || exit 1
+[ "$serve_port" != 1 ] && ok "config: --listen overrides the file's listen" || fail "config: listen"
+base=$serve_base
 
 status () {
 	local url=$1
@@ -294,9 +287,7 @@ check "metrics: piece bytes +1000" '[ "$(metric "cairn_http_response_bytes_total
 check "metrics: piece 206 counted" 'grep -q "cairn_http_requests_total{route=\"piece\",code=\"206\"}" metrics.txt'
 check "metrics: its own requests counted" 'grep -q "cairn_http_requests_total{route=\"metrics\",code=\"200\"} 1" metrics.txt'
 
-kill -TERM "$srv_pid"
-wait "$srv_pid" && ok "SIGTERM: exit 0" || fail "SIGTERM"
-srv_pid=
+serve_stop && ok "SIGTERM: exit 0" || fail "SIGTERM"
 if [ "$fails" -gt 0 ]; then
 	echo "$fails failures" >&2
 	exit 1

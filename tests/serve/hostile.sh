@@ -10,9 +10,9 @@ set -eu
 CAIRN=$1
 here=$(cd "$(dirname "$0")" && pwd)
 command -v python3 >/dev/null && command -v curl >/dev/null || { echo "hostile.sh: skipped"; exit 77; }
+. "$here/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-hostile-XXXXXX")
-srv_pid=
-trap '[ -n "$srv_pid" ] && kill -9 $srv_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'serve_kill; rm -rf "$work"' EXIT
 cd "$work"
 mkdir t
 head -c 300000 /dev/urandom >t/a.bin
@@ -22,20 +22,14 @@ piece=$("$CAIRN" piece commp --json t.car | sed -n 's/.*"piece_cid_v1":"\([^"]*\
 "$CAIRN" dagstore register-shard --repo repo "$piece" "$work/t.car" >/dev/null
 "$CAIRN" dagstore initialize-all --repo repo >/dev/null
 printf '{"listen": "127.0.0.1:0", "threads": 2, "max_connections": 256, "timeout_s": 3}\n' >serve.json
-"$CAIRN" serve --repo repo --config serve.json 2>serve.err &
-srv_pid=$!
-for _ in $(seq 100); do [ -s repo/api ] && break; sleep 0.1; done
-[ -s repo/api ] || { cat serve.err >&2; exit 1; }
-port=$(cut -d/ -f5 repo/api)
+serve_start serve.err "$CAIRN" --repo repo --config serve.json || exit 1
 rc=0
-python3 "$here/hostile.py" "$port" "$root" "$piece" 3 || rc=1
-if kill -0 "$srv_pid" 2>/dev/null && [ "$(curl -s "http://127.0.0.1:$port/healthz")" = ok ]; then
+python3 "$here/hostile.py" "$serve_port" "$root" "$piece" 3 || rc=1
+if serve_alive "$serve_pid" && [ "$(curl -s "$serve_base/healthz")" = ok ]; then
 	echo "ok - the server is still up"
 else
 	echo "FAIL - the server is gone" >&2
 	rc=1
 fi
-kill -TERM "$srv_pid"
-wait "$srv_pid" || { echo "FAIL - exit status $? after SIGTERM" >&2; rc=1; }
-srv_pid=
+serve_stop || { echo "FAIL - exit status $? after SIGTERM" >&2; rc=1; }
 exit $rc

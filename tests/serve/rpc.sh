@@ -33,13 +33,10 @@ for tool in curl python3 flock; do
 done
 unset CAIRN_API_INFO
 
+. "$here/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-rpc-XXXXXX")
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,22 +59,13 @@ cid=$("$CAIRN" car ls "$work/data/t.car" | tail -1)
 root=$("$CAIRN" car root "$work/data/t.car")
 
 # start_daemon REPO: `cairn serve` on a free port, logging each RPC call
+# (the api and token files may be stale ones: serve_start then waits for
+# the server's own word)
 start_daemon () {
-	"$CAIRN" serve --repo "$1" --listen 127.0.0.1:0 --log-level info 2>"$work/serve.err" &
-	srv_pid=$!
-	for _ in $(seq 100); do
-		# the files may be stale ones: wait for the server's own word
-		grep -q "^cairn serve: .* on port" "$work/serve.err" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "FAIL - no api file; server said:" >&2
-	cat "$work/serve.err" >&2
-	exit 1
+	serve_start "$work/serve.err" "$CAIRN" --repo "$1" --listen 127.0.0.1:0 --log-level info || exit 1
 }
 stop_daemon () {
-	kill -TERM "$srv_pid"
-	wait "$srv_pid" || fail "daemon exit status $?"
-	srv_pid=
+	serve_stop || fail "daemon exit status $?"
 }
 
 # session DIR: every dagstore command, from DIR (relative paths), each
@@ -178,7 +166,7 @@ repo=$work/B/repo
 [ "$(stat -c %a "$repo/token")" = 600 ] && ok "token file mode 0600" || fail "token mode $(stat -c %a "$repo/token")"
 [ "$(stat -c %a "$repo/keystore/jwt-secret")" = 600 ] && ok "secret mode 0600" || fail "secret mode"
 [ "$(stat -c %a "$repo/keystore")" = 700 ] && ok "keystore mode 0700" || fail "keystore mode"
-port=$(cut -d/ -f5 "$repo/api")
+port=$serve_port
 
 # the RPC matrix and the websocket
 newcar=$work/data/u.car
@@ -248,9 +236,9 @@ EOF
 
 # kill -9: api and token stay, the lock goes; commands open the store
 start_daemon "$repo"
-kill -9 "$srv_pid"
-wait "$srv_pid" 2>/dev/null || true
-srv_pid=
+kill -9 "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+serve_pid=
 [ -e "$repo/api" ] && ok "kill -9 leaves a stale api file" || fail "no stale api file"
 if "$CAIRN" dagstore list-shards --repo "$repo" --log-level info >"$work/out" 2>"$work/err" &&
 	grep -q '^s1 ' "$work/out" && ! grep -q "through the daemon" "$work/err"; then

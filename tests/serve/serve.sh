@@ -21,13 +21,10 @@ if ! command -v curl >/dev/null; then
 	exit 77
 fi
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-serve-XXXXXX")
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,24 +56,12 @@ uroot=$("$CAIRN" car root "$work/u.car")
 "$CAIRN" dagstore register-shard --repo "$repo" s2 "$work/u-part.car" >/dev/null
 "$CAIRN" dagstore initialize-all --repo "$repo" >/dev/null
 
-"$CAIRN" serve --repo "$repo" --listen 127.0.0.1:0 2>"$work/serve.err" &
-srv_pid=$!
-for _ in $(seq 100); do
-	[ -s "$repo/api" ] && break
-	sleep 0.1
-done
-if [ ! -s "$repo/api" ]; then
-	echo "FAIL - no api file; server said:" >&2
-	cat "$work/serve.err" >&2
-	exit 1
-fi
-api=$(cat "$repo/api")
-case $api in
-/ip4/127.0.0.1/tcp/*/http) ok "api file: $api" ;;
-*) fail "api file: $api" ;;
+serve_start "$work/serve.err" "$CAIRN" --repo "$repo" --listen 127.0.0.1:0 || exit 1
+case $serve_api in
+/ip4/127.0.0.1/tcp/*/http) ok "api file: $serve_api" ;;
+*) fail "api file: $serve_api" ;;
 esac
-port=$(echo "$api" | cut -d/ -f5)
-base=http://127.0.0.1:$port
+base=$serve_base
 
 # status URL [CURL ARGS...]: the HTTP status, the body in $work/body
 status () {
@@ -199,9 +184,7 @@ else
 fi
 
 # SIGTERM: stops, removes the api file
-kill -TERM "$srv_pid"
-if wait "$srv_pid"; then ok "SIGTERM: exit 0"; else fail "SIGTERM: exit $?"; fi
-srv_pid=
+if serve_stop; then ok "SIGTERM: exit 0"; else fail "SIGTERM: exit $?"; fi
 [ ! -e "$repo/api" ] && ok "api file removed" || fail "api file left"
 
 if [ "$fails" -gt 0 ]; then

@@ -16,12 +16,12 @@ for t in curl flock timeout; do
 	command -v $t >/dev/null || { echo "daemon.sh: $t not found; skipping" >&2; exit 77; }
 done
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-snapd-XXXXXX")
 pids=()
 cleanup () {
 	for p in "${pids[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
+		serve_kill "$p"
 	done
 	rm -rf "$work"
 }
@@ -37,19 +37,13 @@ export CAIRN_PATH=$work/store
 c () { timeout 120 "$CAIRN" "$@"; }
 
 # serve STORE LOG: starts `cairn serve` on STORE and waits for its api and
-# token files; sets $url (its base URL) and $spid.
+# token files (a command before the token would go through with read
+# permission only); sets $url (its base URL) and $spid.
 serve () {
-	CAIRN_LOG=info CAIRN_PATH=$1 "$CAIRN" serve --listen 127.0.0.1:0 2>"$2" &
-	spid=$!
+	CAIRN_LOG=info CAIRN_PATH=$1 serve_start "$2" "$CAIRN" --listen 127.0.0.1:0 || exit 1
+	spid=$serve_pid
 	pids+=($spid)
-	# the token is written after the api file: a command in between would
-	# go through with read permission only
-	for _ in $(seq 100); do
-		[ -s "$1/api" ] && [ -s "$1/token" ] && break
-		sleep 0.1
-	done
-	[ -s "$1/token" ] || { cat "$2" >&2; echo "FAIL - serve did not start on $1" >&2; exit 1; }
-	url=http://127.0.0.1:$(cut -d/ -f5 "$1/api")
+	url=$serve_base
 }
 
 # deals FROM TO: CARs d$FROM..d$TO (random data, a few blocks each) and
@@ -163,8 +157,7 @@ check_clone () {
 			fi
 		done < <("$CAIRN" car ls "$work/d$i.car")
 	done
-	kill -TERM "$spid"
-	wait "$spid" || true
+	serve_stop "$spid" || true
 	unset 'pids[-1]'
 	[ "$bad" = 0 ] && [ "$shards" -ge 24 ] &&
 		ok "$1: the clone opens with $shards shards ($fresh not yet indexed when taken) and serves all $n of their blocks" ||
@@ -179,8 +172,7 @@ grep -c '^deal-' "$work/shards-after" | grep -qx 48 || fail "after: not every sh
 cid=$("$CAIRN" car root "$work/d1.car")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/ipfs/$cid?format=raw")
 [ "$code" = 200 ] && ok "the daemon serves on" || fail "the daemon: HTTP $code"
-kill -TERM "$srv"
-wait "$srv" || true
+serve_stop "$srv" || true
 pids=()
 if [ "$fails" -gt 0 ]; then
 	echo "$fails failures" >&2

@@ -23,14 +23,11 @@ for t in mkfs.btrfs mkfs.xfs mkfs.ext4 filefrag chattr lsattr losetup curl flock
 done
 [ -e /dev/loop-control ] || skip "no loop devices"
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-snapfs-XXXXXX")
 mounts=()
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	for m in "${mounts[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
@@ -188,13 +185,7 @@ fi
 
 # The store's lock: `cairn serve` owns the store.
 s=$work/btrfs/store
-"$CAIRN" serve --repo "$s" --listen 127.0.0.1:0 2>"$work/serve.err" &
-srv_pid=$!
-for _ in $(seq 100); do
-	[ -s "$s/api" ] && [ -s "$s/token" ] && break
-	sleep 0.1
-done
-[ -s "$s/token" ] || fail "lock: cairn serve did not start: $(cat "$work/serve.err")"
+serve_start "$work/serve.err" "$CAIRN" --repo "$s" --listen 127.0.0.1:0 || fail "lock: cairn serve did not start"
 # create goes through the daemon, which keeps the lock and pauses its
 # writers; restore is still refused (it replaces the store under it).
 if CAIRN_LOG=info "$CAIRN" snapshot create --repo "$s" busy >"$work/out" 2>"$work/err"; then
@@ -208,13 +199,11 @@ check "lock: serve still holds the store" sh -c "! flock -n '$s/lock' true"
 if "$CAIRN" snapshot restore --repo "$s" one 2>"$work/err"; then
 	fail "lock: restore while serve runs"
 else
-	check "lock: restore refused, naming serve and its pid" grep -q "running \`cairn serve\` (pid $srv_pid); stop it first" "$work/err"
+	check "lock: restore refused, naming serve and its pid" grep -q "running \`cairn serve\` (pid $serve_pid); stop it first" "$work/err"
 fi
 check "lock: list works while serve runs" sh -c "'$CAIRN' snapshot list --repo '$s' | grep -q '^one '"
 check "lock: clone works while serve runs" "$CAIRN" snapshot clone --repo "$s" one "$work/btrfs/clone2"
-kill -TERM "$srv_pid"
-wait "$srv_pid" || true
-srv_pid=
+serve_stop || true
 
 # kill -9 at every step of create: no snapshot or a whole one; the store
 # opens; the next operation removes what was left.

@@ -13,13 +13,10 @@ set -o pipefail
 CAIRN=$1
 command -v curl >/dev/null || { echo "rollback-serve.sh: curl not found; skipping" >&2; exit 77; }
 
+. "$(dirname "$0")/../lib/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-rollback-XXXXXX")
-srv_pid=
 cleanup () {
-	if [ -n "$srv_pid" ]; then
-		kill -9 "$srv_pid" 2>/dev/null || true
-		wait "$srv_pid" 2>/dev/null || true
-	fi
+	serve_kill
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,15 +66,8 @@ grep -q "$piece1 .*Available" "$work/shards" && ok "the first deal's shard Avail
 	fail "shards after the rollback: $(cat "$work/shards")"
 [ "$(grep -c . "$work/shards")" = 2 ] && ok "one shard, as before" || fail "shards: $(cat "$work/shards")"
 
-"$CAIRN" serve --listen 127.0.0.1:0 2>"$work/serve.err" &
-srv_pid=$!
-for _ in $(seq 100); do
-	[ -s "$CAIRN_PATH/api" ] && break
-	sleep 0.1
-done
-[ -s "$CAIRN_PATH/api" ] || { cat "$work/serve.err" >&2; echo "FAIL - serve did not start" >&2; exit 1; }
-port=$(cut -d/ -f5 "$CAIRN_PATH/api")
-base=http://127.0.0.1:$port
+serve_start "$work/serve.err" "$CAIRN" --listen 127.0.0.1:0 || exit 1
+base=$serve_base
 
 n=0 bad=0
 while read -r cid; do
@@ -95,9 +85,7 @@ done < <("$CAIRN" car ls "$work/d1.car")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/ipfs/$root2?format=raw")
 [ "$code" = 404 ] && ok "the second deal is unknown again (404)" || fail "second deal: HTTP $code"
 
-kill -TERM "$srv_pid"
-wait "$srv_pid" || true
-srv_pid=
+serve_stop || true
 if [ "$fails" -gt 0 ]; then
 	echo "$fails failures" >&2
 	exit 1
