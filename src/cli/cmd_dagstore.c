@@ -20,33 +20,6 @@ static const cli_opt repo_opts[] = {
 	{NULL, 0, NULL, NULL},
 };
 
-typedef int (*local_fn)(cli_ctx *ctx, const cli_args *args, cli_repo *r);
-typedef int (*remote_fn)(cli_ctx *ctx, const cli_args *args, cli_daemon *d);
-
-/* Through the daemon when one owns the store (its JSON-RPC, with the
- * token it left in the store), else opens the store, runs `fn`, closes.
- * Both print the same. */
-static int with_repo(cli_ctx *ctx, const cli_args *args, const char *what, local_fn fn,
-		     remote_fn rfn)
-{
-	cli_daemon d;
-	cli_repo r;
-	int rc;
-
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, what);
-	if (rc > 0) {
-		rc = rfn(ctx, args, &d);
-		cli_daemon_close(&d);
-		return rc;
-	}
-	if (cli_repo_open(&r, args))
-		return cli_fail(ctx, what);
-	rc = fn(ctx, args, &r);
-	cli_repo_close(&r);
-	return rc;
-}
-
 /* A shard as the daemon's Cairn.* methods give it, for print_info. */
 static int info_from(cairn_shard_info *in, cli_daemon *d, const cairn_node *o)
 {
@@ -136,6 +109,15 @@ static void print_info(cli_ctx *ctx, const cairn_shard_info *in)
 
 /* ------------------------------------------------------ register-shard */
 
+static int print_register(cli_ctx *ctx, const char *key, bool added)
+{
+	if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",\"added\":%s}\n", key, added ? "true" : "false");
+	else
+		fprintf(ctx->out, "%s: %s\n", key, added ? "registered" : "already registered");
+	return CLI_OK;
+}
+
 static int do_register(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	cairn_buf url = {0};
@@ -155,11 +137,7 @@ static int do_register(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 	cairn_buf_free(&url);
 	if (rc)
 		return cli_fail(ctx, "dagstore register-shard");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"added\":%s}\n", spec.key, added ? "true" : "false");
-	else
-		fprintf(ctx->out, "%s: %s\n", spec.key, added ? "registered" : "already registered");
-	return CLI_OK;
+	return print_register(ctx, spec.key, added);
 }
 
 static int do_register_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
@@ -182,19 +160,12 @@ static int do_register_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 	if (rc)
 		return cli_fail(ctx, "dagstore register-shard");
 	added = cairn_node_map_get(res, "Added");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"added\":%s}\n", args->argv[0],
-			added && added->kind == CAIRN_KIND_BOOL && added->v.b ? "true" : "false");
-	else
-		fprintf(ctx->out, "%s: %s\n", args->argv[0],
-			added && added->kind == CAIRN_KIND_BOOL && added->v.b ? "registered"
-									   : "already registered");
-	return CLI_OK;
+	return print_register(ctx, args->argv[0], added && added->kind == CAIRN_KIND_BOOL && added->v.b);
 }
 
 static int run_register(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore register-shard", do_register, do_register_rpc);
+	return cli_with_store(ctx, args, "dagstore register-shard", do_register, do_register_rpc);
 }
 
 static const cli_opt register_opts[] = {
@@ -218,45 +189,82 @@ static const cli_cmd register_cmd = {
 	.run = run_register,
 };
 
-/* ------------------------------------------------- initialize / recover */
+/* --------------------------------------- initialize, recover, destroy */
 
-static int do_initialize(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+/* A command that does one thing to the shard named by its one argument:
+ * `fn` on the store, or `method` through the daemon. */
+typedef struct key_cmd {
+	const char *what;
+	int (*fn)(cairn_dagstore *ds, const char *key);
+	const char *method;
+	/* what it prints: `show`, else "KEY: <done>" ({"key":KEY,<json>}) */
+	void (*show)(cli_ctx *ctx, cli_store *s, const char *key, const cairn_node *res);
+	const char *done;
+	const char *json;
+} key_cmd;
+
+static int run_key(cli_ctx *ctx, const cli_args *args, const key_cmd *kc)
+{
+	const char *key = args->argv[0];
+	const cairn_node *res = NULL;
+	cli_store s;
+	int rc = CLI_OK;
+
+	if (cli_store_open(&s, ctx, args, kc->what, CLI_STORE_OPEN))
+		return CLI_FAILED;
+	if (s.remote ? call1(&res, &s.d, kc->method, key) : kc->fn(s.r.dagstore, key))
+		rc = cli_fail(ctx, kc->what);
+	else if (kc->show)
+		kc->show(ctx, &s, key, res);
+	else if (ctx->json)
+		fprintf(ctx->out, "{\"key\":\"%s\",%s}\n", key, kc->json);
+	else
+		fprintf(ctx->out, "%s: %s\n", key, kc->done);
+	cli_store_close(&s);
+	return rc;
+}
+
+/* The shard as initialize left it; nothing when it cannot be read. */
+static void show_initialized(cli_ctx *ctx, cli_store *s, const char *key, const cairn_node *res)
 {
 	cairn_shard_info in;
 
-	if (cairn_dagstore_initialize(r->dagstore, args->argv[0]))
-		return cli_fail(ctx, "dagstore initialize-shard");
-	if (!cairn_dagstore_info(&in, r->dagstore, args->argv[0])) {
-		if (ctx->json)
-			print_info(ctx, &in);
-		else
-			fprintf(ctx->out, "%s: Available, %llu blocks\n", in.key,
-				(unsigned long long)in.blocks);
+	if (s->remote ? info_from(&in, &s->d, res) : cairn_dagstore_info(&in, s->r.dagstore, key))
+		return;
+	if (ctx->json)
+		print_info(ctx, &in);
+	else
+		fprintf(ctx->out, "%s: Available, %llu blocks\n", in.key, (unsigned long long)in.blocks);
+	if (!s->remote) /* from the daemon, the strings are in its arena */
 		cairn_shard_info_clear(&in);
-	}
-	return CLI_OK;
 }
 
-static int do_initialize_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
-{
-	const cairn_node *res;
-	cairn_shard_info in;
-
-	if (call1(&res, d, "Cairn.DagstoreInitializeShard", args->argv[0]))
-		return cli_fail(ctx, "dagstore initialize-shard");
-	if (!info_from(&in, d, res)) {
-		if (ctx->json)
-			print_info(ctx, &in);
-		else
-			fprintf(ctx->out, "%s: Available, %llu blocks\n", in.key,
-				(unsigned long long)in.blocks);
-	}
-	return CLI_OK;
-}
+static const key_cmd initialize_key = {
+	"dagstore initialize-shard", cairn_dagstore_initialize, "Cairn.DagstoreInitializeShard",
+	show_initialized, NULL, NULL,
+};
+static const key_cmd recover_key = {
+	"dagstore recover-shard", cairn_dagstore_recover, "Cairn.DagstoreRecoverShard",
+	NULL, "Available", "\"state\":\"Available\"",
+};
+static const key_cmd destroy_key = {
+	"dagstore destroy-shard", cairn_dagstore_destroy, "Cairn.DagstoreDestroyShard",
+	NULL, "destroyed", "\"destroyed\":true",
+};
 
 static int run_initialize(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore initialize-shard", do_initialize, do_initialize_rpc);
+	return run_key(ctx, args, &initialize_key);
+}
+
+static int run_recover(cli_ctx *ctx, const cli_args *args)
+{
+	return run_key(ctx, args, &recover_key);
+}
+
+static int run_destroy(cli_ctx *ctx, const cli_args *args)
+{
+	return run_key(ctx, args, &destroy_key);
 }
 
 static const cli_cmd initialize_cmd = {
@@ -272,35 +280,6 @@ static const cli_cmd initialize_cmd = {
 	.run = run_initialize,
 };
 
-static int do_recover(cli_ctx *ctx, const cli_args *args, cli_repo *r)
-{
-	if (cairn_dagstore_recover(r->dagstore, args->argv[0]))
-		return cli_fail(ctx, "dagstore recover-shard");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"state\":\"Available\"}\n", args->argv[0]);
-	else
-		fprintf(ctx->out, "%s: Available\n", args->argv[0]);
-	return CLI_OK;
-}
-
-static int do_recover_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
-{
-	const cairn_node *res;
-
-	if (call1(&res, d, "Cairn.DagstoreRecoverShard", args->argv[0]))
-		return cli_fail(ctx, "dagstore recover-shard");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"state\":\"Available\"}\n", args->argv[0]);
-	else
-		fprintf(ctx->out, "%s: Available\n", args->argv[0]);
-	return CLI_OK;
-}
-
-static int run_recover(cli_ctx *ctx, const cli_args *args)
-{
-	return with_repo(ctx, args, "dagstore recover-shard", do_recover, do_recover_rpc);
-}
-
 static const cli_cmd recover_cmd = {
 	.name = "recover-shard",
 	.summary = "Rebuild an Errored shard's index.",
@@ -310,6 +289,19 @@ static const cli_cmd recover_cmd = {
 	.max_args = 1,
 	.run = run_recover,
 };
+
+static const cli_cmd destroy_cmd = {
+	.name = "destroy-shard",
+	.summary = "Remove a shard, its index and its top-level entries.",
+	.usage = "KEY",
+	.description = "The shard's CAR itself is not touched.",
+	.opts = repo_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.run = run_destroy,
+};
+
+/* ------------------------------------------------------ initialize-all */
 
 typedef struct all_state {
 	cli_ctx *ctx;
@@ -414,7 +406,7 @@ static int do_initialize_all_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon 
 
 static int run_initialize_all(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore initialize-all", do_initialize_all, do_initialize_all_rpc);
+	return cli_with_store(ctx, args, "dagstore initialize-all", do_initialize_all, do_initialize_all_rpc);
 }
 
 static const cli_opt all_opts[] = {
@@ -443,11 +435,16 @@ static int list_one(const cairn_shard_info *in, void *payload)
 	return 0;
 }
 
+static void list_header(cli_ctx *ctx)
+{
+	if (!ctx->json)
+		fprintf(ctx->out, "%-64s %-12s %s\n", "KEY", "STATE", "ERROR");
+}
+
 static int do_list(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	(void)args;
-	if (!ctx->json)
-		fprintf(ctx->out, "%-64s %-12s %s\n", "KEY", "STATE", "ERROR");
+	list_header(ctx);
 	if (cairn_dagstore_list(r->dagstore, list_one, ctx))
 		return cli_fail(ctx, "dagstore list-shards");
 	return CLI_OK;
@@ -461,8 +458,7 @@ static int do_list_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 	(void)args;
 	if (cli_daemon_call(&res, d, "Cairn.DagstoreListShards", "[]"))
 		return cli_fail(ctx, "dagstore list-shards");
-	if (!ctx->json)
-		fprintf(ctx->out, "%-64s %-12s %s\n", "KEY", "STATE", "ERROR");
+	list_header(ctx);
 	for (size_t i = 0; res->kind == CAIRN_KIND_LIST && i < res->v.list.len; i++) {
 		if (info_from(&in, d, &res->v.list.items[i]))
 			return cli_fail(ctx, "dagstore list-shards");
@@ -473,7 +469,7 @@ static int do_list_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore list-shards", do_list, do_list_rpc);
+	return cli_with_store(ctx, args, "dagstore list-shards", do_list, do_list_rpc);
 }
 
 static const cli_cmd list_cmd = {
@@ -484,48 +480,6 @@ static const cli_cmd list_cmd = {
 	.opts = repo_opts,
 	.max_args = 0,
 	.run = run_list,
-};
-
-/* ------------------------------------------------------------- destroy */
-
-static int do_destroy(cli_ctx *ctx, const cli_args *args, cli_repo *r)
-{
-	if (cairn_dagstore_destroy(r->dagstore, args->argv[0]))
-		return cli_fail(ctx, "dagstore destroy-shard");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"destroyed\":true}\n", args->argv[0]);
-	else
-		fprintf(ctx->out, "%s: destroyed\n", args->argv[0]);
-	return CLI_OK;
-}
-
-static int do_destroy_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
-{
-	const cairn_node *res;
-
-	if (call1(&res, d, "Cairn.DagstoreDestroyShard", args->argv[0]))
-		return cli_fail(ctx, "dagstore destroy-shard");
-	if (ctx->json)
-		fprintf(ctx->out, "{\"key\":\"%s\",\"destroyed\":true}\n", args->argv[0]);
-	else
-		fprintf(ctx->out, "%s: destroyed\n", args->argv[0]);
-	return CLI_OK;
-}
-
-static int run_destroy(cli_ctx *ctx, const cli_args *args)
-{
-	return with_repo(ctx, args, "dagstore destroy-shard", do_destroy, do_destroy_rpc);
-}
-
-static const cli_cmd destroy_cmd = {
-	.name = "destroy-shard",
-	.summary = "Remove a shard, its index and its top-level entries.",
-	.usage = "KEY",
-	.description = "The shard's CAR itself is not touched.",
-	.opts = repo_opts,
-	.min_args = 1,
-	.max_args = 1,
-	.run = run_destroy,
 };
 
 /* ------------------------------------------------------------------ gc */
@@ -571,7 +525,7 @@ static int do_gc_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 
 static int run_gc(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore gc", do_gc, do_gc_rpc);
+	return cli_with_store(ctx, args, "dagstore gc", do_gc, do_gc_rpc);
 }
 
 static const cli_cmd gc_cmd = {
@@ -591,21 +545,34 @@ static int parse_cid(cli_ctx *ctx, cairn_cid *cid, const char *s)
 	return 0;
 }
 
-static int do_lookup(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+/* params: [{"/": "<cid>"}] */
+static int call_cid(const cairn_node **res, cli_daemon *d, const char *method, const char *cid)
 {
-	cairn_cid cid;
-	int n;
+	char params[CAIRN_CID_MAX_STRING + 16];
 
-	if (parse_cid(ctx, &cid, args->argv[0]))
-		return CLI_USAGE;
-	if ((n = cairn_dagstore_lookup(r->dagstore, &cid, list_one, ctx)) < 0)
+	snprintf(params, sizeof(params), "[{\"/\":\"%s\"}]", cid);
+	return cli_daemon_call(res, d, method, params);
+}
+
+/* After a lookup that printed `n` shards (negative: it failed). */
+static int lookup_end(cli_ctx *ctx, const char *cid, int n)
+{
+	if (n < 0)
 		return cli_fail(ctx, "dagstore lookup-pieces");
 	if (!n) {
-		fprintf(ctx->err, "cairn: dagstore lookup-pieces: no Available shard holds %s\n",
-			args->argv[0]);
+		fprintf(ctx->err, "cairn: dagstore lookup-pieces: no Available shard holds %s\n", cid);
 		return CLI_FAILED;
 	}
 	return CLI_OK;
+}
+
+static int do_lookup(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	cairn_cid cid;
+
+	if (parse_cid(ctx, &cid, args->argv[0]))
+		return CLI_USAGE;
+	return lookup_end(ctx, args->argv[0], cairn_dagstore_lookup(r->dagstore, &cid, list_one, ctx));
 }
 
 static int do_lookup_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
@@ -613,29 +580,23 @@ static int do_lookup_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 	const cairn_node *res;
 	cairn_shard_info in;
 	cairn_cid cid;
-	char params[CAIRN_CID_MAX_STRING + 16];
+	int n = 0;
 
 	if (parse_cid(ctx, &cid, args->argv[0]))
 		return CLI_USAGE;
-	snprintf(params, sizeof(params), "[{\"/\":\"%s\"}]", args->argv[0]);
-	if (cli_daemon_call(&res, d, "Cairn.DagstoreLookupPieces", params))
-		return cli_fail(ctx, "dagstore lookup-pieces");
-	for (size_t i = 0; res->kind == CAIRN_KIND_LIST && i < res->v.list.len; i++) {
+	if (call_cid(&res, d, "Cairn.DagstoreLookupPieces", args->argv[0]))
+		return lookup_end(ctx, args->argv[0], -1);
+	for (size_t i = 0; res->kind == CAIRN_KIND_LIST && i < res->v.list.len; i++, n++) {
 		if (info_from(&in, d, &res->v.list.items[i]))
-			return cli_fail(ctx, "dagstore lookup-pieces");
+			return lookup_end(ctx, args->argv[0], -1);
 		print_info(ctx, &in);
 	}
-	if (res->kind != CAIRN_KIND_LIST || !res->v.list.len) {
-		fprintf(ctx->err, "cairn: dagstore lookup-pieces: no Available shard holds %s\n",
-			args->argv[0]);
-		return CLI_FAILED;
-	}
-	return CLI_OK;
+	return lookup_end(ctx, args->argv[0], n);
 }
 
 static int run_lookup(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore lookup-pieces", do_lookup, do_lookup_rpc);
+	return cli_with_store(ctx, args, "dagstore lookup-pieces", do_lookup, do_lookup_rpc);
 }
 
 static const cli_cmd lookup_cmd = {
@@ -648,14 +609,32 @@ static const cli_cmd lookup_cmd = {
 	.run = run_lookup,
 };
 
-static int do_get(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+/* Writes the block to --output or standard output; takes `b`. */
+static int write_block(cli_ctx *ctx, const cli_args *args, cairn_buf *b, const char *key)
 {
 	const char *out = cli_opt_value(args, "output");
+	FILE *f = ctx->out;
+	int rc = CLI_OK;
+
+	if (out && !(f = fopen(out, "wb"))) {
+		cairn_buf_free(b);
+		cairn_error_set(CAIRN_EIO, "%s: cannot create", out);
+		return cli_fail(ctx, "dagstore get-block");
+	}
+	if (b->len && fwrite(b->data, 1, b->len, f) != b->len)
+		rc = CLI_FAILED;
+	if (out && fclose(f))
+		rc = CLI_FAILED;
+	cairn_log(CAIRN_LOG_INFO, "%s: %zu bytes from shard %s", args->argv[0], b->len, key);
+	cairn_buf_free(b);
+	return rc;
+}
+
+static int do_get(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
 	char key[CAIRN_SHARD_KEY_MAX];
 	cairn_buf b = {0};
 	cairn_cid cid;
-	FILE *f = ctx->out;
-	int rc = CLI_OK;
 
 	if (parse_cid(ctx, &cid, args->argv[0]))
 		return CLI_USAGE;
@@ -663,35 +642,20 @@ static int do_get(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 		cairn_buf_free(&b);
 		return cli_fail(ctx, "dagstore get-block");
 	}
-	if (out && !(f = fopen(out, "wb"))) {
-		cairn_buf_free(&b);
-		cairn_error_set(CAIRN_EIO, "%s: cannot create", out);
-		return cli_fail(ctx, "dagstore get-block");
-	}
-	if (fwrite(b.data, 1, b.len, f) != b.len)
-		rc = CLI_FAILED;
-	if (out && fclose(f))
-		rc = CLI_FAILED;
-	cairn_log(CAIRN_LOG_INFO, "%s: %zu bytes from shard %s", args->argv[0], b.len, key);
-	cairn_buf_free(&b);
-	return rc;
+	return write_block(ctx, args, &b, key);
 }
 
 static int do_get_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 {
-	const char *out = cli_opt_value(args, "output"), *key, *data;
+	const char *key, *data;
 	const cairn_node *res;
 	cairn_buf b = CAIRN_BUF_INIT;
 	cairn_cid cid;
-	char params[CAIRN_CID_MAX_STRING + 16];
-	FILE *f = ctx->out;
 	size_t n;
-	int rc = CLI_OK;
 
 	if (parse_cid(ctx, &cid, args->argv[0]))
 		return CLI_USAGE;
-	snprintf(params, sizeof(params), "[{\"/\":\"%s\"}]", args->argv[0]);
-	if (cli_daemon_call(&res, d, "Cairn.DagstoreGetBlock", params))
+	if (call_cid(&res, d, "Cairn.DagstoreGetBlock", args->argv[0]))
 		return cli_fail(ctx, "dagstore get-block");
 	key = cli_daemon_str(d, res, "Key");
 	data = cli_daemon_str(d, res, "Data");
@@ -703,23 +667,12 @@ static int do_get_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
 		cairn_error_set(CAIRN_EIO, "the daemon's block is not base64");
 		return cli_fail(ctx, "dagstore get-block");
 	}
-	if (out && !(f = fopen(out, "wb"))) {
-		cairn_buf_free(&b);
-		cairn_error_set(CAIRN_EIO, "%s: cannot create", out);
-		return cli_fail(ctx, "dagstore get-block");
-	}
-	if (b.len && fwrite(b.data, 1, b.len, f) != b.len)
-		rc = CLI_FAILED;
-	if (out && fclose(f))
-		rc = CLI_FAILED;
-	cairn_log(CAIRN_LOG_INFO, "%s: %zu bytes from shard %s", args->argv[0], b.len, key ? key : "?");
-	cairn_buf_free(&b);
-	return rc;
+	return write_block(ctx, args, &b, key ? key : "?");
 }
 
 static int run_get(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore get-block", do_get, do_get_rpc);
+	return cli_with_store(ctx, args, "dagstore get-block", do_get, do_get_rpc);
 }
 
 static const cli_opt get_opts[] = {
@@ -986,7 +939,7 @@ fail:
 
 static int run_import(cli_ctx *ctx, const cli_args *args)
 {
-	return with_repo(ctx, args, "dagstore import-deals", do_import, do_import_rpc);
+	return cli_with_store(ctx, args, "dagstore import-deals", do_import, do_import_rpc);
 }
 
 static const cli_cmd import_cmd = {

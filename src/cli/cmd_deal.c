@@ -89,7 +89,8 @@ static int deal_from(cairn_deal_info *out, cli_daemon *d, const cairn_node *o)
 	return 0;
 }
 
-static void print_import(cli_ctx *ctx, const cairn_deal_info *in)
+/* The deal as import shows it, or (`row`) as a line of the list. */
+static void print_deal(cli_ctx *ctx, const cairn_deal_info *in, bool row)
 {
 	char sector[CAIRN_SECTOR_NAME_MAX] = "-";
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -103,27 +104,14 @@ static void print_import(cli_ctx *ctx, const cairn_deal_info *in)
 	}
 	if (in->in_sector)
 		cairn_sector_name(sector, &in->sector);
-	fprintf(ctx->out, "piece CID:     %s\nstate:         %s\nsector:        %s\noffset:        %" PRIu64
-		"\npadded size:   %" PRIu64 "\npayload size:  %" PRIu64 "\n", in->piece_cid,
-		cairn_deal_state_name(in->state), sector, in->offset, in->padded_size, in->payload_size);
-}
-
-static void print_row(cli_ctx *ctx, const cairn_deal_info *in)
-{
-	char sector[CAIRN_SECTOR_NAME_MAX] = "-";
-	cairn_buf b = CAIRN_BUF_INIT;
-
-	if (ctx->json) {
-		deal_json(&b, in, false);
-		if (!b.err)
-			fprintf(ctx->out, "%s\n", (const char *)b.data);
-		cairn_buf_free(&b);
-		return;
-	}
-	if (in->in_sector)
-		cairn_sector_name(sector, &in->sector);
-	fprintf(ctx->out, "%-64s %-10s %-16s %12" PRIu64 " %12" PRIu64 "\n", in->piece_cid,
-		cairn_deal_state_name(in->state), sector, in->offset, in->payload_size);
+	if (row)
+		fprintf(ctx->out, "%-64s %-10s %-16s %12" PRIu64 " %12" PRIu64 "\n", in->piece_cid,
+			cairn_deal_state_name(in->state), sector, in->offset, in->payload_size);
+	else
+		fprintf(ctx->out, "piece CID:     %s\nstate:         %s\nsector:        %s\n"
+			"offset:        %" PRIu64 "\npadded size:   %" PRIu64 "\npayload size:  %" PRIu64
+			"\n", in->piece_cid, cairn_deal_state_name(in->state), sector, in->offset,
+			in->padded_size, in->payload_size);
 }
 
 /* -------------------------------------------------------------- import */
@@ -205,6 +193,44 @@ int cli_deal_rpc_list(cairn_buf *result, const cairn_node *params, void *payload
 	return result->err;
 }
 
+static int import_local(cli_ctx *ctx, cli_repo *r, import_args *a)
+{
+	cairn_deal_info in;
+
+	a->o.fd = STDIN_FILENO;
+	if (import_run(&in, r->deals, a))
+		return cli_fail(ctx, "deal import");
+	print_deal(ctx, &in, false);
+	cairn_deal_info_clear(&in);
+	return CLI_OK;
+}
+
+/* The daemon reads the file or URL itself. */
+static int import_remote(cli_ctx *ctx, cli_daemon *d, const char *pc, const import_args *a)
+{
+	cairn_buf p = CAIRN_BUF_INIT;
+	const cairn_node *res;
+	cairn_deal_info in;
+	int rc;
+
+	if (!strcmp(a->source, "-")) {
+		/* the daemon reads the data itself: it has no way to this stdin */
+		cairn_error_set(CAIRN_EINVAL, "`cairn serve` owns the store and cannot read this "
+				"command's stdin: save the data to a file and import that");
+		return cli_fail(ctx, "deal import");
+	}
+	cairn_buf_putc(&p, '[');
+	cli_daemon_json_str(&p, pc);
+	cairn_buf_putc(&p, ',');
+	cli_daemon_json_str(&p, a->source);
+	cairn_buf_printf(&p, ",%" PRIu64 ",%" PRIu64 "]", a->o.sector_size, a->o.miner);
+	rc = p.err ? p.err : cli_daemon_call(&res, d, "Cairn.DealImport", (const char *)p.data);
+	cairn_buf_free(&p);
+	if (!rc && !(rc = deal_from(&in, d, res)))
+		print_deal(ctx, &in, false);
+	return rc ? cli_fail(ctx, "deal import") : CLI_OK;
+}
+
 static int run_import(cli_ctx *ctx, const cli_args *args)
 {
 	const char *pc = cli_opt_value(args, "piece-cid"), *ss = cli_opt_value(args, "sector-size");
@@ -212,11 +238,9 @@ static int run_import(cli_ctx *ctx, const cli_args *args)
 	const char *arg = args->argv[0];
 	import_args a = {.o = CAIRN_DEAL_IMPORT_OPTIONS_INIT};
 	cairn_buf src = CAIRN_BUF_INIT;
-	cairn_deal_info in;
 	uint64_t threads = 0;
 	unsigned proof;
-	cli_daemon d;
-	cli_repo r;
+	cli_store s;
 	int rc;
 
 	if (!pc)
@@ -248,55 +272,21 @@ static int run_import(cli_ctx *ctx, const cli_args *args)
 	if (src.err)
 		return cli_fail(ctx, "deal import");
 	a.source = (const char *)src.data;
-	if ((rc = cli_daemon_find(&d, args)) < 0) {
+	if (cli_store_open(&s, ctx, args, "deal import", CLI_STORE_OPEN)) {
 		cairn_buf_free(&src);
-		return cli_fail(ctx, "deal import");
+		return CLI_FAILED;
 	}
-	if (rc > 0) {
-		cairn_buf p = CAIRN_BUF_INIT;
-		const cairn_node *res;
-
-		if (!strcmp(a.source, "-")) {
-			cli_daemon_close(&d);
-			cairn_buf_free(&src);
-			/* the daemon reads the data itself: it has no way to this stdin */
-			cairn_error_set(CAIRN_EINVAL, "`cairn serve` owns the store and cannot read this "
-					"command's stdin: save the data to a file and import that");
-			return cli_fail(ctx, "deal import");
-		}
-		cairn_buf_putc(&p, '[');
-		cli_daemon_json_str(&p, pc);
-		cairn_buf_putc(&p, ',');
-		cli_daemon_json_str(&p, a.source);
-		cairn_buf_printf(&p, ",%" PRIu64 ",%" PRIu64 "]", a.o.sector_size, a.o.miner);
-		rc = p.err ? p.err : cli_daemon_call(&res, &d, "Cairn.DealImport", (const char *)p.data);
-		cairn_buf_free(&p);
-		if (!rc && !(rc = deal_from(&in, &d, res)))
-			print_import(ctx, &in);
-		cli_daemon_close(&d);
-		cairn_buf_free(&src);
-		return rc ? cli_fail(ctx, "deal import") : CLI_OK;
-	}
-	a.o.fd = STDIN_FILENO;
-	if (cli_repo_open(&r, args)) {
-		cairn_buf_free(&src);
-		return cli_fail(ctx, "deal import");
-	}
-	rc = import_run(&in, r.deals, &a);
-	cli_repo_close(&r);
+	rc = s.remote ? import_remote(ctx, &s.d, pc, &a) : import_local(ctx, &s.r, &a);
+	cli_store_close(&s);
 	cairn_buf_free(&src);
-	if (rc)
-		return cli_fail(ctx, "deal import");
-	print_import(ctx, &in);
-	cairn_deal_info_clear(&in);
-	return CLI_OK;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- list */
 
 static int list_row(const cairn_deal_info *in, void *payload)
 {
-	print_row(payload, in);
+	print_deal(payload, in, true);
 	return 0;
 }
 
@@ -307,38 +297,35 @@ static void list_header(cli_ctx *ctx)
 			"PAYLOAD");
 }
 
+static int list_local(cli_ctx *ctx, const cli_args *args, cli_repo *r)
+{
+	(void)args;
+	list_header(ctx);
+	return cairn_deal_list(r->deals, list_row, ctx) ? cli_fail(ctx, "deal list") : CLI_OK;
+}
+
+static int list_remote(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
+{
+	const cairn_node *res = NULL;
+	cairn_deal_info in;
+	int rc = 0;
+
+	(void)args;
+	if (cli_daemon_call(&res, d, "Cairn.DealList", "[]") || res->kind != CAIRN_KIND_LIST) {
+		if (res && res->kind != CAIRN_KIND_LIST)
+			cairn_error_set(CAIRN_EIO, "the daemon's deal list is not a list");
+		return cli_fail(ctx, "deal list");
+	}
+	list_header(ctx);
+	for (size_t i = 0; i < res->v.list.len && !rc; i++)
+		if (!(rc = deal_from(&in, d, &res->v.list.items[i])))
+			print_deal(ctx, &in, true);
+	return rc ? cli_fail(ctx, "deal list") : CLI_OK;
+}
+
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
-	cli_daemon d;
-	cli_repo r;
-	int rc;
-
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, "deal list");
-	if (rc > 0) {
-		const cairn_node *res = NULL;
-		cairn_deal_info in;
-
-		if (cli_daemon_call(&res, &d, "Cairn.DealList", "[]") || res->kind != CAIRN_KIND_LIST) {
-			if (res && res->kind != CAIRN_KIND_LIST)
-				cairn_error_set(CAIRN_EIO, "the daemon's deal list is not a list");
-			cli_daemon_close(&d);
-			return cli_fail(ctx, "deal list");
-		}
-		list_header(ctx);
-		rc = 0;
-		for (size_t i = 0; i < res->v.list.len && !rc; i++)
-			if (!(rc = deal_from(&in, &d, &res->v.list.items[i])))
-				print_row(ctx, &in);
-		cli_daemon_close(&d);
-		return rc ? cli_fail(ctx, "deal list") : CLI_OK;
-	}
-	if (cli_repo_open(&r, args))
-		return cli_fail(ctx, "deal list");
-	list_header(ctx);
-	rc = cairn_deal_list(r.deals, list_row, ctx);
-	cli_repo_close(&r);
-	return rc ? cli_fail(ctx, "deal list") : CLI_OK;
+	return cli_with_store(ctx, args, "deal list", list_local, list_remote);
 }
 
 static const cli_opt import_opts[] = {

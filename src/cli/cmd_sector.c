@@ -18,34 +18,9 @@
  * one Cairn.SectorReadPiece call (its bytes in base64: 5.6 MB of JSON). */
 #define READ_CHUNK (4u << 20)
 
-typedef int (*local_fn)(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st);
-typedef int (*remote_fn)(cli_ctx *ctx, const cli_args *args, cli_daemon *d);
-
 static const char *what(const cli_ctx *ctx)
 {
 	return ctx->path + strlen("cairn ");
-}
-
-/* Through the daemon when one owns the store, else opens the store, runs
- * `fn`, closes. Both print the same. */
-static int with_store(cli_ctx *ctx, const cli_args *args, local_fn fn, remote_fn rfn)
-{
-	cli_daemon d;
-	cli_repo r;
-	int rc;
-
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, what(ctx));
-	if (rc > 0) {
-		rc = rfn(ctx, args, &d);
-		cli_daemon_close(&d);
-		return rc;
-	}
-	if (cli_repo_open(&r, args))
-		return cli_fail(ctx, what(ctx));
-	rc = fn(ctx, args, r.sectors);
-	cli_repo_close(&r);
-	return rc;
 }
 
 static int parse_sector(cli_ctx *ctx, cairn_sector_id *out, const char *s)
@@ -198,14 +173,14 @@ static int add_file(cairn_sector_piece *out, cairn_sector_store *st, const add_a
 	return rc;
 }
 
-static int do_add(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_add(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	cairn_sector_piece pc;
 	add_args a;
 
 	if (add_parse(&a, ctx, args))
 		return CLI_USAGE;
-	if (add_file(&pc, st, &a, args->argv[1]))
+	if (add_file(&pc, r->sectors, &a, args->argv[1]))
 		return cli_fail(ctx, what(ctx));
 	print_piece(ctx, &pc, args->argv[0]);
 	return CLI_OK;
@@ -302,7 +277,7 @@ static int run_add_piece(cli_ctx *ctx, const cli_args *args)
 	if (open_piece(&fd, &size, args->argv[1]))
 		return cli_fail(ctx, what(ctx));
 	close(fd);
-	return with_store(ctx, args, do_add, do_add_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_add, do_add_rpc);
 }
 
 /* ---------------------------------------------------------- read-piece */
@@ -360,7 +335,7 @@ static int open_output(int *fd_out, cli_ctx *ctx, const char *out)
 	return 0;
 }
 
-static int do_read(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_read(cli_ctx *ctx, const cli_args *args, cli_repo *repo)
 {
 	cairn_sector_reader *r = NULL;
 	const char *name;
@@ -371,7 +346,7 @@ static int do_read(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
 	if (read_parse(&a, ctx, args))
 		return CLI_USAGE;
 	name = a.out ? a.out : "standard output";
-	if (cairn_sector_reader_open_cid(&r, st, &a.cid) ||
+	if (cairn_sector_reader_open_cid(&r, repo->sectors, &a.cid) ||
 	    clip_range(&a.len, a.off, cairn_sector_reader_size(r)) || open_output(&fd, ctx, a.out) ||
 	    !(buf = cairn_malloc(READ_CHUNK)))
 		goto fail;
@@ -503,7 +478,7 @@ static int run_read_piece(cli_ctx *ctx, const cli_args *args)
 
 	if ((rc = read_parse(&a, ctx, args)))
 		return rc;
-	return with_store(ctx, args, do_read, do_read_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_read, do_read_rpc);
 }
 
 /* --------------------------------------------------------------- commd */
@@ -530,13 +505,13 @@ static int sector_commd(char out[CAIRN_CID_MAX_STRING], cairn_sector_store *st,
 	return 0;
 }
 
-static int do_commd(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_commd(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	char s[CAIRN_CID_MAX_STRING];
 	cairn_sector_id sid;
 
 	cairn_sector_name_parse(&sid, args->argv[0]);
-	if (sector_commd(s, st, &sid))
+	if (sector_commd(s, r->sectors, &sid))
 		return cli_fail(ctx, what(ctx));
 	print_commd(ctx, args->argv[0], s);
 	return CLI_OK;
@@ -583,7 +558,7 @@ static int run_commd(cli_ctx *ctx, const cli_args *args)
 
 	if ((rc = parse_sector(ctx, &sid, args->argv[0])))
 		return rc;
-	return with_store(ctx, args, do_commd, do_commd_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_commd, do_commd_rpc);
 }
 
 /* --------------------------------------------------------------- check */
@@ -648,9 +623,9 @@ static int check_done(cli_ctx *ctx, int problems)
 	return CLI_OK;
 }
 
-static int do_check(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_check(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
-	return check_done(ctx, check_sectors(st, args->argv, (size_t)args->argc, print_problem, ctx));
+	return check_done(ctx, check_sectors(r->sectors, args->argv, (size_t)args->argc, print_problem, ctx));
 }
 
 static int do_check_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
@@ -750,7 +725,7 @@ static int run_check(cli_ctx *ctx, const cli_args *args)
 		if ((rc = parse_sector(ctx, &sid, args->argv[i])))
 			return rc;
 	}
-	return with_store(ctx, args, do_check, do_check_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_check, do_check_rpc);
 }
 
 /* ---------------------------------------------------------------- list */
@@ -782,10 +757,10 @@ static int print_sector(const cairn_sector_info *in, void *payload)
 	return 0;
 }
 
-static int do_list(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_list(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	(void)args;
-	return cairn_sector_list(st, print_sector, ctx) ? cli_fail(ctx, what(ctx)) : CLI_OK;
+	return cairn_sector_list(r->sectors, print_sector, ctx) ? cli_fail(ctx, what(ctx)) : CLI_OK;
 }
 
 static int do_list_rpc(cli_ctx *ctx, const cli_args *args, cli_daemon *d)
@@ -849,7 +824,7 @@ int cli_sector_rpc_list(cairn_buf *result, const cairn_node *params, void *paylo
 
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
-	return with_store(ctx, args, do_list, do_list_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_list, do_list_rpc);
 }
 
 /* ---------------------------------------------------------------- move */
@@ -897,14 +872,14 @@ static int move_parse(cairn_sector_id *sid, unsigned *ft, cli_ctx *ctx, const cl
 	return 0;
 }
 
-static int do_move(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_move(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	cairn_sector_id sid;
 	unsigned ft;
 
 	if (move_parse(&sid, &ft, ctx, args))
 		return CLI_USAGE;
-	if (move_sector(st, &sid, !cli_opt_value(args, "type"), ft, args->argv[1]))
+	if (move_sector(r->sectors, &sid, !cli_opt_value(args, "type"), ft, args->argv[1]))
 		return cli_fail(ctx, what(ctx));
 	print_move(ctx, args->argv[0], args->argv[1]);
 	return CLI_OK;
@@ -974,7 +949,7 @@ static int run_move(cli_ctx *ctx, const cli_args *args)
 
 	if ((rc = move_parse(&sid, &ft, ctx, args)))
 		return rc;
-	return with_store(ctx, args, do_move, do_move_rpc);
+	return cli_with_store(ctx, args, what(ctx), do_move, do_move_rpc);
 }
 
 /* ------------------------------------------------------------- the table */

@@ -301,7 +301,7 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	char repo[4096], dbpath[4200];
 	struct stat st;
 	cairn_db *db = NULL;
-	cli_daemon d;
+	cli_store s;
 	int rc;
 
 	if (keep) {
@@ -317,13 +317,14 @@ static int run_create(cli_ctx *ctx, const cli_args *args)
 	if (cli_repo_path(repo, sizeof(repo), args))
 		return cli_fail(ctx, "snapshot create");
 	/* A running `cairn serve` takes it, pausing its own writers. */
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, "snapshot create");
-	if (rc > 0) {
-		rc = create_rpc(ctx, args, &d, &o);
-		cli_daemon_close(&d);
+	if (cli_store_open(&s, ctx, args, "snapshot create", CLI_STORE_PATH))
+		return CLI_FAILED;
+	if (s.remote) {
+		rc = create_rpc(ctx, args, &s.d, &o);
+		cli_store_close(&s);
 		return rc;
 	}
+	cli_store_close(&s); /* it held nothing: the store is checked free below */
 	if ((rc = check_free(ctx, "snapshot create", repo, "and run this again")))
 		return rc;
 	/* The database is opened only to checkpoint it: its log copied into
@@ -424,23 +425,22 @@ static int list_rpc(cli_ctx *ctx, cli_daemon *d)
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
 	cairn_snapshot_info *list = NULL;
-	char repo[4096];
-	cli_daemon d;
 	size_t n = 0;
-	int rc;
+	cli_store s;
+	int rc = CLI_OK;
 
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, "snapshot list");
-	if (rc > 0) {
-		rc = list_rpc(ctx, &d);
-		cli_daemon_close(&d);
-		return rc;
+	if (cli_store_open(&s, ctx, args, "snapshot list", CLI_STORE_PATH))
+		return CLI_FAILED;
+	if (s.remote) {
+		rc = list_rpc(ctx, &s.d);
+	} else if (cairn_snapshot_list(&list, &n, s.r.path)) {
+		rc = cli_fail(ctx, "snapshot list");
+	} else {
+		print_list(ctx, list, n);
+		cairn_snapshot_list_free(list);
 	}
-	if (cli_repo_path(repo, sizeof(repo), args) || cairn_snapshot_list(&list, &n, repo))
-		return cli_fail(ctx, "snapshot list");
-	print_list(ctx, list, n);
-	cairn_snapshot_list_free(list);
-	return CLI_OK;
+	cli_store_close(&s);
+	return rc;
 }
 
 /* ------------------------------------------------------------------- rm */

@@ -13,32 +13,6 @@
 #include "daemon.h"
 #include "repo.h"
 
-typedef int (*local_fn)(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st);
-typedef int (*remote_fn)(cli_ctx *ctx, const cli_args *args, cli_daemon *d);
-
-/* Through the daemon when one owns the store, else opens the store, runs
- * `fn`, closes. Both print the same. */
-static int with_store(cli_ctx *ctx, const cli_args *args, const char *what, local_fn fn,
-		      remote_fn rfn)
-{
-	cli_daemon d;
-	cli_repo r;
-	int rc;
-
-	if ((rc = cli_daemon_find(&d, args)) < 0)
-		return cli_fail(ctx, what);
-	if (rc > 0) {
-		rc = rfn(ctx, args, &d);
-		cli_daemon_close(&d);
-		return rc;
-	}
-	if (cli_repo_open(&r, args))
-		return cli_fail(ctx, what);
-	rc = fn(ctx, args, r.sectors);
-	cli_repo_close(&r);
-	return rc;
-}
-
 /* The daemon's threads share one sector store: attach, detach and
  * redeclare change its list of paths and run alone (cairn/sector.h), the
  * other Cairn.Sector* and Cairn.Storage* calls beside each other. */
@@ -154,14 +128,14 @@ static int attach_parse(attach_args *out, cli_ctx *ctx, const cli_args *args)
 	return 0;
 }
 
-static int do_attach(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_attach(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	attach_args a;
 	char id[40];
 
 	if (attach_parse(&a, ctx, args))
 		return CLI_USAGE;
-	if (cairn_sector_storage_attach(st, args->argv[0], a.do_init ? &a.init : NULL, id))
+	if (cairn_sector_storage_attach(r->sectors, args->argv[0], a.do_init ? &a.init : NULL, id))
 		return cli_fail(ctx, "storage attach");
 	print_attach(ctx, args->argv[0], id);
 	return CLI_OK;
@@ -249,7 +223,7 @@ static int run_attach(cli_ctx *ctx, const cli_args *args)
 	/* usage errors before any store or daemon */
 	if (attach_parse(&a, ctx, args))
 		return CLI_USAGE;
-	return with_store(ctx, args, "storage attach", do_attach, do_attach_rpc);
+	return cli_with_store(ctx, args, "storage attach", do_attach, do_attach_rpc);
 }
 
 /* ---------------------------------------------------------------- list */
@@ -295,10 +269,10 @@ static int print_path(const cairn_storage_info *in, void *payload)
 	return 0;
 }
 
-static int do_list(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_list(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	(void)args;
-	return cairn_sector_storage_list(st, print_path, ctx) ? cli_fail(ctx, "storage list") : CLI_OK;
+	return cairn_sector_storage_list(r->sectors, print_path, ctx) ? cli_fail(ctx, "storage list") : CLI_OK;
 }
 
 /* A path from the daemon's list, its strings in d->arena. */
@@ -398,7 +372,7 @@ int cli_storage_rpc_list(cairn_buf *result, const cairn_node *params, void *payl
 
 static int run_list(cli_ctx *ctx, const cli_args *args)
 {
-	return with_store(ctx, args, "storage list", do_list, do_list_rpc);
+	return cli_with_store(ctx, args, "storage list", do_list, do_list_rpc);
 }
 
 /* -------------------------------------------------------------- detach */
@@ -411,9 +385,9 @@ static void print_detach(cli_ctx *ctx, const char *path)
 		fprintf(ctx->out, "detached %s (its files stay)\n", path);
 }
 
-static int do_detach(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_detach(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
-	if (cairn_sector_storage_detach(st, args->argv[0]))
+	if (cairn_sector_storage_detach(r->sectors, args->argv[0]))
 		return cli_fail(ctx, "storage detach");
 	print_detach(ctx, args->argv[0]);
 	return CLI_OK;
@@ -472,7 +446,7 @@ int cli_storage_rpc_detach(cairn_buf *result, const cairn_node *params, void *pa
 
 static int run_detach(cli_ctx *ctx, const cli_args *args)
 {
-	return with_store(ctx, args, "storage detach", do_detach, do_detach_rpc);
+	return cli_with_store(ctx, args, "storage detach", do_detach, do_detach_rpc);
 }
 
 /* ----------------------------------------------------------- redeclare */
@@ -486,11 +460,11 @@ static void print_redeclare(cli_ctx *ctx, uint64_t declared, uint64_t dropped)
 			dropped);
 }
 
-static int do_redeclare(cli_ctx *ctx, const cli_args *args, cairn_sector_store *st)
+static int do_redeclare(cli_ctx *ctx, const cli_args *args, cli_repo *r)
 {
 	uint64_t declared = 0, dropped = 0;
 
-	if (cairn_sector_storage_redeclare(st, args->argc ? args->argv[0] : NULL,
+	if (cairn_sector_storage_redeclare(r->sectors, args->argc ? args->argv[0] : NULL,
 					   cli_opt_flag(args, "drop-missing"), &declared, &dropped))
 		return cli_fail(ctx, "storage redeclare");
 	print_redeclare(ctx, declared, dropped);
@@ -534,7 +508,7 @@ int cli_storage_rpc_redeclare(cairn_buf *result, const cairn_node *params, void 
 
 static int run_redeclare(cli_ctx *ctx, const cli_args *args)
 {
-	return with_store(ctx, args, "storage redeclare", do_redeclare, do_redeclare_rpc);
+	return cli_with_store(ctx, args, "storage redeclare", do_redeclare, do_redeclare_rpc);
 }
 
 /* ------------------------------------------------------------- the table */

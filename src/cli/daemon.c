@@ -179,6 +179,46 @@ void cli_daemon_close(cli_daemon *d)
 	memset(d, 0, sizeof(*d));
 }
 
+int cli_store_open(cli_store *s, cli_ctx *ctx, const cli_args *args, const char *what,
+		   cli_store_mode mode)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->r.lock_fd = -1;
+	if ((rc = cli_daemon_find(&s->d, args)) < 0)
+		return cli_fail(ctx, what);
+	if (rc > 0) {
+		s->remote = true;
+		return 0;
+	}
+	/* cli_repo_open cleans up after itself when it fails */
+	rc = mode == CLI_STORE_PATH ? cli_repo_path(s->r.path, sizeof(s->r.path), args)
+				    : cli_repo_open(&s->r, args);
+	return rc ? cli_fail(ctx, what) : 0;
+}
+
+void cli_store_close(cli_store *s)
+{
+	if (s->remote)
+		cli_daemon_close(&s->d);
+	else
+		cli_repo_close(&s->r);
+}
+
+int cli_with_store(cli_ctx *ctx, const cli_args *args, const char *what, cli_local_fn local,
+		   cli_remote_fn remote)
+{
+	cli_store s;
+	int rc;
+
+	if (cli_store_open(&s, ctx, args, what, CLI_STORE_OPEN))
+		return CLI_FAILED;
+	rc = s.remote ? remote(ctx, args, &s.d) : local(ctx, args, &s.r);
+	cli_store_close(&s);
+	return rc;
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *payload)
 {
 	cairn_buf *b = payload;
