@@ -90,32 +90,35 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 	int sig = 0, rc;
 
 	so.listen = listen;
-	if (cli_repo_open(&r, args))
+	/* SIGINT and SIGTERM are blocked before any thread starts (the DAG
+	 * store's, then MHD's), so every thread inherits the mask and this
+	 * one takes them in sigwait. A thread started before it would take a
+	 * SIGTERM itself, by the default action: the daemon killed, its api
+	 * file left. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (cli_repo_open(&r, args)) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return cli_fail(ctx, "serve");
+	}
 	for (cairn_serve_method *m = methods; m->name; m++)
 		m->payload = &r;
 	so.methods = methods;
 	/* the config file under the flags: --config, else $REPO/config.json if any */
 	if (load_config(&cfg, &r, cli_opt_value(args, "config"))) {
-		cairn_serve_config_clear(&cfg);
-		cli_repo_close(&r);
-		return cli_fail(ctx, "serve");
+		rc = cli_fail(ctx, "serve");
+		goto out;
 	}
 	cairn_serve_config_apply(&cfg, &so);
 	listen = so.listen = so.listen ? so.listen : "127.0.0.1:8080";
 	/* JSON-RPC: the store's token secret (made on first use) */
 	if (cli_repo_secret(secret, r.path)) {
-		cairn_serve_config_clear(&cfg);
-		cli_repo_close(&r);
-		return cli_fail(ctx, "serve");
+		rc = cli_fail(ctx, "serve");
+		goto out;
 	}
 	so.jwt_secret = secret;
-	/* SIGINT and SIGTERM are blocked before MHD's threads start, so they
-	 * inherit the mask and this thread takes them in sigwait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
 	if (cairn_serve_start(&srv, r.dagstore, &so)) {
 		rc = cli_fail(ctx, "serve");
 		goto out;
@@ -145,10 +148,12 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 	rc = CLI_OK;
 out:
 	cairn_serve_stop(srv);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	cli_repo_close(&r);
 	cairn_serve_config_clear(&cfg);
 	explicit_bzero(secret, sizeof(secret));
+	/* last: a second signal during the shutdown only ends a process
+	 * that has already cleaned up */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
 
