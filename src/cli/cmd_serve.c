@@ -77,6 +77,48 @@ static cairn_serve_method methods[] = {
 	{NULL, 0, 0, 0, NULL, NULL},
 };
 
+/* The methods that change the store outside the DAG store: each call runs
+ * inside cli_repo_write_begin/end, so a snapshot waits for it. */
+static const char *const store_writers[] = {
+	"Cairn.DealImport", "Cairn.SectorAddPiece", "Cairn.SectorMove",
+	"Cairn.StorageAttach", "Cairn.StorageDetach", "Cairn.StorageRedeclare", NULL,
+};
+
+typedef struct writer_call {
+	int (*fn)(cairn_buf *result, const cairn_node *params, void *payload);
+	cli_repo *r;
+} writer_call;
+
+static writer_call writer_calls[sizeof(methods) / sizeof(methods[0])];
+
+static int as_writer(cairn_buf *result, const cairn_node *params, void *payload)
+{
+	writer_call *w = payload;
+	int rc;
+
+	cli_repo_write_begin(w->r);
+	rc = w->fn(result, params, w->r);
+	cli_repo_write_end(w->r);
+	return rc;
+}
+
+/* Points every method at the open store, the writers through as_writer. */
+static void bind_methods(cli_repo *r)
+{
+	for (size_t i = 0; methods[i].name; i++) {
+		methods[i].payload = r;
+		for (const char *const *w = store_writers; *w; w++) {
+			if (strcmp(*w, methods[i].name))
+				continue;
+			if (methods[i].fn != as_writer)
+				writer_calls[i].fn = methods[i].fn;
+			writer_calls[i].r = r;
+			methods[i].fn = as_writer;
+			methods[i].payload = &writer_calls[i];
+		}
+	}
+}
+
 static int run_serve(cli_ctx *ctx, const cli_args *args)
 {
 	cairn_serve_options so = CAIRN_SERVE_OPTIONS_INIT;
@@ -103,8 +145,7 @@ static int run_serve(cli_ctx *ctx, const cli_args *args)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return cli_fail(ctx, "serve");
 	}
-	for (cairn_serve_method *m = methods; m->name; m++)
-		m->payload = &r;
+	bind_methods(&r);
 	so.methods = methods;
 	/* the config file under the flags: --config, else $REPO/config.json if any */
 	if (load_config(&cfg, &r, cli_opt_value(args, "config"))) {

@@ -114,8 +114,8 @@ static void set_opts(cairn_snapshot_options *o, const cli_args *args)
  *
  * The daemon owns the store (its lock, its database, its DAG store), so it
  * takes the snapshot itself: Cairn.SnapshotCreate [name, keep, no_reflink]
- * (admin) pauses the DAG store's writers through cairn_dagstore_quiesce
- * for the clone loop and checkpoints its database; Cairn.SnapshotList []
+ * (admin) pauses the store's writers through cli_repo_quiesce (the calls
+ * that change it, and the DAG store) for the clone loop and checkpoints its database; Cairn.SnapshotList []
  * (read). Results are JSON objects with the report's fields, times in
  * nanoseconds (integers: no float parsing on the way back); the command
  * prints them as it prints its own. Restore has no method: a rollback
@@ -176,12 +176,12 @@ static int report_from(cairn_snapshot_report *r, cli_daemon *d, const cairn_node
 
 static int daemon_quiesce(void *payload)
 {
-	return cairn_dagstore_quiesce(((cli_repo *)payload)->dagstore, 0);
+	return cli_repo_quiesce(payload);
 }
 
 static void daemon_resume(void *payload)
 {
-	cairn_dagstore_resume(((cli_repo *)payload)->dagstore);
+	cli_repo_resume(payload);
 }
 
 int cli_snapshot_rpc_create(cairn_buf *result, const cairn_node *params, void *payload)

@@ -92,6 +92,47 @@ static int add_sector_mounts(cairn_mount_registry *reg, void *sectors)
 	return cairn_sector_mount_register(reg, sectors);
 }
 
+/* Writer-preferring: a snapshot waiting for the calls under way is not
+ * overtaken by new ones. glibc's rwlock holds no resources, so a closed
+ * repo needs no destroy, and the next open initializes it again. */
+static void init_writes(cli_repo *r)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&r->writes, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+void cli_repo_write_begin(cli_repo *r)
+{
+	pthread_rwlock_rdlock(&r->writes);
+}
+
+void cli_repo_write_end(cli_repo *r)
+{
+	pthread_rwlock_unlock(&r->writes);
+}
+
+/* The calls first, then the DAG store: a deal import under way may still
+ * register its shard, which a paused DAG store would keep waiting. */
+int cli_repo_quiesce(cli_repo *r)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&r->writes);
+	if ((rc = cairn_dagstore_quiesce(r->dagstore, 0)))
+		pthread_rwlock_unlock(&r->writes);
+	return rc;
+}
+
+void cli_repo_resume(cli_repo *r)
+{
+	cairn_dagstore_resume(r->dagstore);
+	pthread_rwlock_unlock(&r->writes);
+}
+
 int cli_repo_open(cli_repo *out, const cli_args *args)
 {
 	cairn_db_options dbo = CAIRN_DB_OPTIONS_INIT;
@@ -101,6 +142,7 @@ int cli_repo_open(cli_repo *out, const cli_args *args)
 
 	memset(out, 0, sizeof(*out));
 	out->lock_fd = -1;
+	init_writes(out);
 	if ((rc = cli_repo_path(out->path, sizeof(out->path), args)))
 		return rc;
 	if (mkdir(out->path, 0700) < 0 && errno != EEXIST)

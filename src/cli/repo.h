@@ -3,6 +3,8 @@
 #ifndef CAIRN_CLI_REPO_H
 #define CAIRN_CLI_REPO_H
 
+#include <pthread.h>
+
 #include "cmd.h"
 
 #define CLI_OPT_REPO {"repo", 'r', "DIR", "the store directory (default $CAIRN_PATH, else ~/.cairn)"}
@@ -25,10 +27,23 @@ typedef struct cli_repo {
 	cairn_sector_store *sectors;
 	cairn_dagstore *dagstore;
 	cairn_deals *deals;
+	pthread_rwlock_t writes;  /* the daemon's: see cli_repo_write_begin */
 } cli_repo;
 
 int cli_repo_open(cli_repo *out, const cli_args *args);
 void cli_repo_close(cli_repo *r);
+
+/* In the daemon, JSON-RPC calls run at once on threads of their own. A
+ * call that changes the store outside the DAG store (a deal import, a
+ * piece added, a sector moved, a storage path attached) runs between
+ * write_begin and write_end; a snapshot runs between quiesce and resume,
+ * which waits for those calls to end, keeps new ones waiting, and pauses the
+ * DAG store's writers (cairn_dagstore_quiesce). So a snapshot never holds
+ * half of a sector's piece or a deal without its shard. */
+void cli_repo_write_begin(cli_repo *r);
+void cli_repo_write_end(cli_repo *r);
+int cli_repo_quiesce(cli_repo *r);
+void cli_repo_resume(cli_repo *r);
 
 /* The secret that signs JSON-RPC tokens: $REPO/keystore/jwt-secret (the
  * folder 0700, the file 0600), made on first use. */

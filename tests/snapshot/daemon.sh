@@ -168,6 +168,30 @@ for s in one busy1 busy3 busy5 after; do
 done
 grep -c '^deal-' "$work/shards-after" | grep -qx 48 || fail "after: not every shard in the last snapshot"
 
+# ------ a piece added through the daemon is whole in a snapshot taken meanwhile
+# The snapshot starts once the daemon has logged the call: it must wait for
+# the call to end (cli_repo_quiesce), so its clone holds the whole piece and
+# the sector's record of it, not half an unsealed file and no record.
+c storage attach --init --seal --store "$CAIRN_PATH/sp1" >/dev/null
+head -c $((96 << 20)) /dev/urandom >"$work/big.bin"
+c sector add-piece --size 512MiB s-t01000-1 "$work/big.bin" >"$work/add.out" 2>&1 &
+add=$!
+for _ in $(seq 1000); do
+	grep -q "rpc: Cairn.SectorAddPiece" "$work/serve.err" && break
+	sleep 0.01
+done
+c snapshot create mid >"$work/mid.out" 2>"$work/mid.err" || fail "mid: $(cat "$work/mid.err")"
+wait "$add" || fail "add-piece through the daemon: $(cat "$work/add.out")"
+piece=$(grep -o 'baga[a-z0-9]*' "$work/add.out" | head -1)
+c snapshot clone mid "$work/clone-mid" >/dev/null
+if CAIRN_PATH=$work/clone-mid c sector read-piece "$piece" >"$work/mid.piece" 2>"$work/err" &&
+	cmp -s "$work/mid.piece" "$work/big.bin"; then
+	ok "a snapshot taken during add-piece waited for it: its clone reads the whole piece"
+else
+	fail "snapshot during add-piece: the clone's piece $piece: $(cat "$work/err")"
+fi
+rm -rf "$work/clone-mid" "$work/big.bin" "$work/mid.piece"
+
 # The daemon served on through all of it.
 cid=$("$CAIRN" car root "$work/d1.car")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/ipfs/$cid?format=raw")
