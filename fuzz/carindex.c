@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 typedef struct {
 	const cairn_car_index *idx;

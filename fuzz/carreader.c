@@ -6,8 +6,7 @@
 #include <unistd.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define NAME "fuzz.car"
 

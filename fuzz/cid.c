@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void check_string_round_trip(const cairn_cid *cid, cairn_multibase base)
 {

@@ -4,14 +4,7 @@
 #include <string.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
-	} while (0)
+#include "fuzz.h"
 
 static bool same_bytes(const cairn_buf *a, const cairn_buf *b)
 {

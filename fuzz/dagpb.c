@@ -4,15 +4,8 @@
 #include <string.h>
 
 #include "cairn.h"
+#include "fuzz.h"
 #include "ipld/ipld_i.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
-	} while (0)
 
 typedef struct {
 	const cairn_node *links; /* the decoded Links list, or NULL */

@@ -8,13 +8,7 @@
 
 #include "serve/serve_i.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
-	} while (0)
+#include "fuzz.h"
 
 static void check_path(const char *url)
 {

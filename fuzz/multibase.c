@@ -4,8 +4,7 @@
 #include <string.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const cairn_multibase bases[] = {
 	CAIRN_BASE16, CAIRN_BASE32, CAIRN_BASE58BTC, CAIRN_BASE64, CAIRN_BASE64URL,

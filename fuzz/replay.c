@@ -7,8 +7,7 @@
 #include <sys/stat.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const char *ext = "";
 static unsigned long count;

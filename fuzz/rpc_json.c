@@ -5,15 +5,8 @@
 #include <string.h>
 
 #include "cairn.h"
+#include "fuzz.h"
 #include "serve/rpc_i.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,14 +6,7 @@
 #include <string.h>
 
 #include "cairn.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                  \
-	do {                         \
-		if (!(cond))         \
-			abort();     \
-	} while (0)
+#include "fuzz.h"
 
 static bool same(const cairn_unixfs_data *a, const cairn_unixfs_data *b)
 {
