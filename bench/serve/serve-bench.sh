@@ -10,7 +10,8 @@
 #
 # usage: bench/serve/serve-bench.sh [CAIRN] [DURATION_S] [ROUNDS]
 #   CAIRN defaults to build/cairn; DURATION_S to 60; ROUNDS to 1 (with more,
-#   cases alternate and medians are printed).
+#   cases alternate and medians are printed). KEEP=1 keeps the work folder
+#   (wrk's outputs wrk.CASE.out, the daemon's log serve.err) and prints it.
 set -eu
 cairn=$(cd "$(dirname "${1:-build/cairn}")" && pwd)/$(basename "${1:-build/cairn}")
 dur=${2:-60}
@@ -22,7 +23,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-serve-bench-XXXXXX")
 srv= ngx= sampler=
 cleanup () {
 	for p in $sampler $srv $ngx; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
+	if [ "${KEEP:-0}" = 1 ]; then echo "# kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 chmod 755 "$work"  # nginx workers run as nobody
