@@ -10,7 +10,8 @@
 #
 # usage: bench/serve/serve-bench.sh [CAIRN] [DURATION_S] [ROUNDS]
 #   CAIRN defaults to build/cairn; DURATION_S to 60; ROUNDS to 1 (with more,
-#   cases alternate and medians are printed). KEEP=1 keeps the work folder
+#   cases alternate and medians are printed). CASES picks cases among
+#   "1k 1m car" (default all three). KEEP=1 keeps the work folder
 #   (wrk's outputs wrk.CASE.out, the daemon's log serve.err) and prints it.
 set -eu
 cairn=$(cd "$(dirname "${1:-build/cairn}")" && pwd)/$(basename "${1:-build/cairn}")
@@ -58,7 +59,8 @@ end
 LUA
 
 port_free () { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-nport=$((30000 + RANDOM % 20000))
+# below the ephemeral range (32768-60999), where wrk's own connections live
+nport=$((10000 + RANDOM % 20000))
 while ! port_free $nport; do nport=$((nport + 1)); done
 mkdir -p ngx/tmp
 cat >ngx/nginx.conf <<NG
@@ -119,20 +121,25 @@ rss_kib () { awk '/^VmRSS/ {print $2}' "/proc/$srv/status"; }
 sampler=$!
 echo "# wrk -t2 -c$conns -d${dur}s, $rounds round(s); cairn port $cport, nginx port $nport"
 echo "# cairn RSS at start: $(rss_kib) KiB"
+cases=${CASES:-1k 1m car}
 for r in $(seq "$rounds"); do
-	run nginx-1k "http://127.0.0.1:$nport" k.paths ""
-	run cairn-1k "http://127.0.0.1:$cport" k.paths "?format=raw"
-	run nginx-1m "http://127.0.0.1:$nport" m.paths ""
-	run cairn-1m "http://127.0.0.1:$cport" m.paths "?format=raw"
-	run nginx-car "http://127.0.0.1:$nport" c.paths ""
-	run cairn-car "http://127.0.0.1:$cport" c.cairn.paths "?format=car"
+	for size in $cases; do
+		case $size in
+		1k) run nginx-1k "http://127.0.0.1:$nport" k.paths ""
+		    run cairn-1k "http://127.0.0.1:$cport" k.paths "?format=raw" ;;
+		1m) run nginx-1m "http://127.0.0.1:$nport" m.paths ""
+		    run cairn-1m "http://127.0.0.1:$cport" m.paths "?format=raw" ;;
+		car) run nginx-car "http://127.0.0.1:$nport" c.paths ""
+		     run cairn-car "http://127.0.0.1:$cport" c.cairn.paths "?format=car" ;;
+		esac
+	done
 done
 kill $sampler 2>/dev/null || true
 wait $sampler 2>/dev/null || true
 sampler=
 med () { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 echo "# medians"
-for size in 1k 1m car; do
+for size in $cases; do
 	c=$(awk -v n="cairn-$size" '$1 == n {print $2}' results | med)
 	n=$(awk -v n="nginx-$size" '$1 == n {print $2}' results | med)
 	cp99=$(awk -v n="cairn-$size" '$1 == n {print $3}' results | med)

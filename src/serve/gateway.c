@@ -42,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cairn/unixfs.h"
@@ -661,15 +663,75 @@ static int resolve(resolved *r, cairn_server *srv, const serve_path *sp)
 
 #define SMALL_BLOCK (16 * 1024)
 
-/* A block sent from its shard's file (sendfile: no copy, and no hashing:
- * it was hashed when its shard was indexed). NULL with *rc 0 when it has
- * no local file (a remote shard) or that read failed: the caller reads it
- * the ordinary way, which tries every holder and words the failure. */
+/* A block mapped from its shard's file, unmapped when MHD is done with it. */
+typedef struct {
+	void *base;
+	size_t len;
+} block_map;
+
+static void block_unmap(void *cls)
+{
+	block_map *m = cls;
+
+	munmap(m->base, m->len);
+	cairn_free(m);
+}
+
+/* A larger block is sent from a mapping of its shard's file: MHD writes a
+ * buffer in as few sends as the socket takes, where it sends a file in
+ * 128 KiB sendfile turns of its event loop (a constant of the library),
+ * which held 1 MiB blocks to 45% of nginx's rate, against about 70% so.
+ * cairn never reads the mapped bytes itself; only the kernel does, in
+ * send, so a file cut short under a response fails that send (EFAULT: the
+ * connection closes short of its Content-Length) and never raises SIGBUS.
+ * A file already too short is left to the caller's read, which words it.
+ * NULL when the mapping fails: the caller sends the file instead. */
+static struct MHD_Response *block_from_map(cairn_server *srv, const cairn_block_location *loc,
+					   bool *too_short)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct MHD_Response *r;
+	struct stat st;
+	block_map *m;
+	size_t skew;
+
+	if (fstat(loc->fd, &st) || (uint64_t)st.st_size < loc->offset ||
+	    (uint64_t)st.st_size - loc->offset < loc->length) {
+		*too_short = true;
+		return NULL;
+	}
+	skew = (size_t)(loc->offset % page);
+	if (!(m = cairn_malloc(sizeof(*m))))
+		return NULL;
+	m->len = skew + (size_t)loc->length;
+	/* MAP_POPULATE: the pages are wired in one walk here, not faulted in
+	 * sixteen at a time by send's copy */
+	m->base = mmap(NULL, m->len, PROT_READ, MAP_SHARED | MAP_POPULATE, loc->fd,
+		       (off_t)(loc->offset - skew));
+	if (m->base == MAP_FAILED) {
+		cairn_free(m);
+		return NULL;
+	}
+	r = MHD_create_response_from_buffer_with_free_callback_cls(loc->length,
+								   (char *)m->base + skew,
+								   block_unmap, m);
+	if (!r)
+		block_unmap(m);
+	else
+		serve_metrics_bytes(srv, "ipfs", loc->length);
+	return r;
+}
+
+/* A block sent from its shard's file, not hashed again (it was when its
+ * shard was indexed). NULL with *rc 0 when it has no local file (a remote
+ * shard) or that read failed: the caller reads it the ordinary way, which
+ * tries every holder and words the failure. */
 static struct MHD_Response *block_from_file(cairn_server *srv, const cairn_cid *cid, bool head,
 					    int *rc)
 {
 	cairn_block_location loc;
 	struct MHD_Response *r;
+	bool too_short = false;
 
 	if ((*rc = cairn_dagstore_locate(srv->ds, &loc, cid))) {
 		if (*rc != CAIRN_ENOTFOUND)
@@ -696,7 +758,13 @@ static struct MHD_Response *block_from_file(cairn_server *srv, const cairn_cid *
 				cairn_free(data);
 			return r;
 		}
-		cairn_free(data); /* a short read: the file response reports it */
+		cairn_free(data);
+		close(loc.fd);
+		return NULL; /* a short read: the caller's read words it */
+	}
+	if ((r = block_from_map(srv, &loc, &too_short)) || too_short) {
+		close(loc.fd); /* the mapping holds the file */
+		return r;
 	}
 	/* MHD owns the descriptor from here, and closes it */
 	if (!(r = MHD_create_response_from_fd_at_offset64(loc.length, loc.fd, loc.offset)))

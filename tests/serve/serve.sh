@@ -54,6 +54,13 @@ uroot=$("$CAIRN" car root "$work/u.car")
 "$CAIRN" car ls "$work/u.car" | head -1 >"$work/u.drop"   # a leaf: pack writes children first
 "$CAIRN" car filter --inverse --cid-file "$work/u.drop" "$work/u.car" "$work/u-part.car" 2>/dev/null
 "$CAIRN" dagstore register-shard --repo "$repo" s2 "$work/u-part.car" >/dev/null
+# a third whose file is cut short after it is indexed: its 1 MiB leaves,
+# sent from a mapping of the file, must fail cleanly, never crash the server
+mkdir -p "$work/v"
+head -c 2500000 /dev/urandom >"$work/v/f.bin"
+"$CAIRN" pack "$work/v" -o "$work/v.car" >/dev/null
+vleaf=$("$CAIRN" car ls "$work/v.car" | head -1)
+"$CAIRN" dagstore register-shard --repo "$repo" s3 "$work/v.car" >/dev/null
 "$CAIRN" dagstore initialize-all --repo "$repo" >/dev/null
 
 serve_start "$work/serve.err" "$CAIRN" --repo "$repo" --listen 127.0.0.1:0 || exit 1
@@ -175,6 +182,17 @@ check_hdr Content-Length "$(wc -c <"$work/want" | tr -d ' ')"
 expect 200 "HEAD car" "$base/ipfs/$root?format=car" -I
 nobody "$base/ipfs/$root?format=car" && ok "HEAD car: no body" || fail "HEAD car: a body"
 expect 404 "HEAD unknown" "$base/ipfs/$unknown?format=raw" -I
+
+# a shard's file cut short under the server: the cut block is a 500 that
+# names the file and the byte, not a crash, and the other blocks are still served
+expect 200 "leaf of the shard to cut" "$base/ipfs/$vleaf?format=raw"
+[ "$(wc -c <"$work/body")" = 1048576 ] && ok "leaf: 1 MiB" || fail "leaf: $(wc -c <"$work/body") bytes"
+truncate -s 600000 "$work/v.car"
+expect 500 "block in the cut part of a shard" "$base/ipfs/$vleaf?format=raw"
+grep -q "v.car: at byte 600000" "$work/body" && ok "500 names file and byte: $(head -c 200 "$work/body")" ||
+	fail "500 body: $(head -c 200 "$work/body")"
+expect 200 "healthz after the cut" "$base/healthz"
+expect 200 "another shard after the cut" "$base/ipfs/$root?format=raw"
 
 # a second server on the same store
 if "$CAIRN" serve --repo "$repo" --listen 127.0.0.1:0 >"$work/out" 2>"$work/err"; then
