@@ -42,8 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cairn/unixfs.h"
@@ -663,60 +661,23 @@ static int resolve(resolved *r, cairn_server *srv, const serve_path *sp)
 
 #define SMALL_BLOCK (16 * 1024)
 
-/* A block mapped from its shard's file, unmapped when MHD is done with it. */
-typedef struct {
-	void *base;
-	size_t len;
-} block_map;
-
-static void block_unmap(void *cls)
-{
-	block_map *m = cls;
-
-	munmap(m->base, m->len);
-	cairn_free(m);
-}
-
-/* A larger block is sent from a mapping of its shard's file: MHD writes a
- * buffer in as few sends as the socket takes, where it sends a file in
- * 128 KiB sendfile turns of its event loop (a constant of the library),
- * which held 1 MiB blocks to 45% of nginx's rate, against about 70% so.
- * cairn never reads the mapped bytes itself; only the kernel does, in
- * send, so a file cut short under a response fails that send (EFAULT: the
- * connection closes short of its Content-Length) and never raises SIGBUS.
- * A file already too short is left to the caller's read, which words it.
- * NULL when the mapping fails: the caller sends the file instead. */
+/* A larger block is sent from a mapping of its shard's file, kept between
+ * requests (filemap.c says why and why it is safe); NULL with *too_short
+ * when the file ends before the block, NULL when it cannot be mapped. */
 static struct MHD_Response *block_from_map(cairn_server *srv, const cairn_block_location *loc,
 					   bool *too_short)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const uint8_t *data;
+	serve_mapping *m = serve_filemap_get(srv->maps, loc->fd, loc->offset, loc->length, &data,
+					     too_short);
 	struct MHD_Response *r;
-	struct stat st;
-	block_map *m;
-	size_t skew;
 
-	if (fstat(loc->fd, &st) || (uint64_t)st.st_size < loc->offset ||
-	    (uint64_t)st.st_size - loc->offset < loc->length) {
-		*too_short = true;
+	if (!m)
 		return NULL;
-	}
-	skew = (size_t)(loc->offset % page);
-	if (!(m = cairn_malloc(sizeof(*m))))
-		return NULL;
-	m->len = skew + (size_t)loc->length;
-	/* MAP_POPULATE: the pages are wired in one walk here, not faulted in
-	 * sixteen at a time by send's copy */
-	m->base = mmap(NULL, m->len, PROT_READ, MAP_SHARED | MAP_POPULATE, loc->fd,
-		       (off_t)(loc->offset - skew));
-	if (m->base == MAP_FAILED) {
-		cairn_free(m);
-		return NULL;
-	}
-	r = MHD_create_response_from_buffer_with_free_callback_cls(loc->length,
-								   (char *)m->base + skew,
-								   block_unmap, m);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(loc->length, (void *)data,
+								   serve_mapping_put, m);
 	if (!r)
-		block_unmap(m);
+		serve_mapping_put(m);
 	else
 		serve_metrics_bytes(srv, "ipfs", loc->length);
 	return r;
@@ -763,7 +724,7 @@ static struct MHD_Response *block_from_file(cairn_server *srv, const cairn_cid *
 		return NULL; /* a short read: the caller's read words it */
 	}
 	if ((r = block_from_map(srv, &loc, &too_short)) || too_short) {
-		close(loc.fd); /* the mapping holds the file */
+		close(loc.fd);
 		return r;
 	}
 	/* MHD owns the descriptor from here, and closes it */

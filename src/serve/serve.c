@@ -279,7 +279,12 @@ int cairn_serve_start(cairn_server **out, cairn_dagstore *ds, const cairn_serve_
 	if (!(srv = cairn_calloc(1, sizeof(*srv))))
 		return CAIRN_ENOMEM;
 	srv->ds = ds;
+	if (serve_filemap_new(&srv->maps)) {
+		cairn_free(srv);
+		return CAIRN_ENOMEM;
+	}
 	if (serve__rpc_init(srv, &o)) {
+		serve_filemap_free(srv->maps);
 		cairn_free(srv);
 		return CAIRN_ENOMEM;
 	}
@@ -296,6 +301,7 @@ int cairn_serve_start(cairn_server **out, cairn_dagstore *ds, const cairn_serve_
 		MHD_OPTION_END);
 	if (!srv->mhd) {
 		serve__rpc_free(srv);
+		serve_filemap_free(srv->maps);
 		cairn_free(srv);
 		return cairn_error_set(CAIRN_EIO, "serve: cannot listen on %s (in use, or not an "
 				       "address of this machine?)", o.listen);
@@ -325,5 +331,6 @@ void cairn_serve_stop(cairn_server *srv)
 	serve__rpc_stop(srv);
 	MHD_stop_daemon(srv->mhd);
 	serve__rpc_free(srv);
+	serve_filemap_free(srv->maps); /* after MHD: its responses held mappings */
 	cairn_free(srv);
 }

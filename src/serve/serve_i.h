@@ -19,7 +19,23 @@ struct cairn_server {
 	cairn_dagstore *ds;
 	unsigned port;
 	struct serve_rpc *rpc;     /* rpc.c: JSON-RPC, tokens, WebSockets */
+	struct serve_filemap *maps; /* filemap.c: shard files mapped for blocks */
 };
+
+/* filemap.c: a mapping of the whole file open on `fd`, kept between
+ * requests, with a reference for the caller, and *data pointing at `offset`.
+ * NULL with *too_short when the file ends before offset + length (the
+ * caller's ordinary read then words it), or NULL when mapping failed. The
+ * bytes are only for the kernel to send: cairn must not read them (a file
+ * cut short would raise SIGBUS). serve_mapping_put, an MHD free callback,
+ * drops the reference. */
+typedef struct serve_filemap serve_filemap;
+typedef struct serve_mapping serve_mapping;
+int serve_filemap_new(serve_filemap **out);
+void serve_filemap_free(serve_filemap *fm);
+serve_mapping *serve_filemap_get(serve_filemap *fm, int fd, uint64_t offset, uint64_t length,
+				 const uint8_t **data, bool *too_short);
+void serve_mapping_put(void *mapping);
 
 /* serve.c: a text/plain response (with CORS and nosniff). */
 enum MHD_Result serve_send_text(struct MHD_Connection *c, unsigned status, const char *msg);
