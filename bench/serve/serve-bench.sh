@@ -115,9 +115,13 @@ run () {
 	printf '%-12s %10s req/s  p99 %8s ms  errors: %s\n' "$name" "$rps" "$p99" "$errs"
 }
 rss_kib () { awk '/^VmRSS/ {print $2}' "/proc/$srv/status"; }
+# RssAnon: the server's own memory; VmRSS also counts the pages of the shard
+# files it keeps mapped for large blocks (page cache, shared, reclaimable)
+anon_kib () { awk '/^RssAnon/ {print $2}' "/proc/$srv/status"; }
 : >results
 : >rss
-( while kill -0 $srv 2>/dev/null; do rss_kib >>rss; sleep 1; done ) &
+: >anon
+( while kill -0 $srv 2>/dev/null; do rss_kib >>rss; anon_kib >>anon; sleep 1; done ) &
 sampler=$!
 echo "# wrk -t2 -c$conns -d${dur}s, $rounds round(s); cairn port $cport, nginx port $nport"
 echo "# cairn RSS at start: $(rss_kib) KiB"
@@ -148,3 +152,4 @@ for size in $cases; do
 		"$size" "$c" "$cp99" "$n" "$np99" "$(echo "$c $n" | awk '{print 100 * $1 / $2}')"
 done
 echo "# cairn RSS over the run (KiB): min $(sort -n rss | head -1), median $(med <rss), max $(sort -n rss | tail -1) ($(wc -l <rss) samples)"
+echo "# cairn RssAnon over the run (KiB): min $(sort -n anon | head -1), median $(med <anon), max $(sort -n anon | tail -1)"

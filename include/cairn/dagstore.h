@@ -186,6 +186,12 @@ CAIRN_API int cairn_dagstore_lookup(cairn_dagstore *ds, const cairn_cid *cid, ca
 #define CAIRN_SHARD_KEY_MAX 256
 CAIRN_API int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 				 char *key_out);
+/* The same, except that a block read from a local shard's file is not
+ * hashed again: it was when the shard was indexed (cairn_dagstore_locate
+ * relies on that too). A remote shard's block is still hashed: its source
+ * is read anew each time. For serving. */
+CAIRN_API int cairn_dagstore_get_trusting_local(cairn_dagstore *ds, cairn_buf *out,
+						const cairn_cid *cid, char *key_out);
 /* The same for the size and for presence (1 or 0): the section is read to
  * confirm the CID (the top-level key is short) but not hashed. */
 CAIRN_API int cairn_dagstore_get_size(cairn_dagstore *ds, uint64_t *size_out,

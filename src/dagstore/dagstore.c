@@ -1519,8 +1519,15 @@ static void read_failed(cairn_dagstore *ds, shard *sh, int rc)
 }
 
 /* Reads the block at a hit, checking it is the CID's. */
+/* How read_hit hashes what it reads. */
+enum hashing {
+	HASH_NONE,   /* only the section's CID is checked (sizes, presence) */
+	HASH_REMOTE, /* a local file's block was hashed when it was indexed */
+	HASH_ALL,
+};
+
 static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
-		    const cairn_tlindex_hit *hit, bool verify, char *key_out)
+		    const cairn_tlindex_hit *hit, enum hashing hashing, char *key_out)
 {
 	cairn_car_options o = CAIRN_CAR_OPTIONS_INIT;
 	cairn_car_section sec;
@@ -1535,7 +1542,7 @@ static int read_hit(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 		unpin(ds, sh);
 		return rc;
 	}
-	o.trusted = !verify;
+	o.trusted = hashing == HASH_NONE || (hashing == HASH_REMOTE && cairn_mount_fd(m) >= 0);
 	o.zero_length_as_eof = true;
 	rc = cairn_mount_car_section_read(&sec, out, m, sh->data_offset, sh->data_end,
 					  hit->offset, &o);
@@ -1621,7 +1628,8 @@ int cairn_dagstore_locate(cairn_dagstore *ds, cairn_block_location *out, const c
 	return rc;
 }
 
-int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid, char *key_out)
+static int get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid, enum hashing hashing,
+	       char *key_out)
 {
 	cairn_tlindex_hit stack[MAX_HITS], *hits;
 	int n, rc = CAIRN_ENOTFOUND;
@@ -1635,7 +1643,7 @@ int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 	for (int i = 0; i < n; i++) {
 		/* A shard that cannot be read (its file gone, a network error)
 		 * does not hide the others that hold the block. */
-		int r = read_hit(ds, out, cid, &hits[i], true, key_out);
+		int r = read_hit(ds, out, cid, &hits[i], hashing, key_out);
 
 		if (!r) {
 			hits_free(hits, stack);
@@ -1654,6 +1662,17 @@ int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
 	return rc;
 }
 
+int cairn_dagstore_get(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid, char *key_out)
+{
+	return get(ds, out, cid, HASH_ALL, key_out);
+}
+
+int cairn_dagstore_get_trusting_local(cairn_dagstore *ds, cairn_buf *out, const cairn_cid *cid,
+				      char *key_out)
+{
+	return get(ds, out, cid, HASH_REMOTE, key_out);
+}
+
 int cairn_dagstore_get_size(cairn_dagstore *ds, uint64_t *size_out, const cairn_cid *cid)
 {
 	cairn_tlindex_hit stack[MAX_HITS], *hits;
@@ -1667,7 +1686,7 @@ int cairn_dagstore_get_size(cairn_dagstore *ds, uint64_t *size_out, const cairn_
 		return n;
 	for (int i = 0; i < n; i++) {
 		cairn_buf b = {0};
-		int rc = read_hit(ds, &b, cid, &hits[i], false, NULL);
+		int rc = read_hit(ds, &b, cid, &hits[i], HASH_NONE, NULL);
 
 		cairn_buf_free(&b);
 		if (!rc) {

@@ -1177,6 +1177,8 @@ static void check_all_reads(void)
 			assert_int_equal(cairn_dagstore_has(ds, &pool[i].cid), 0);
 			assert_int_equal(cairn_dagstore_get(ds, &buf, &pool[i].cid, key),
 					 CAIRN_ENOTFOUND);
+			assert_int_equal(cairn_dagstore_get_trusting_local(ds, &buf, &pool[i].cid,
+									   key), CAIRN_ENOTFOUND);
 			assert_int_equal(cairn_dagstore_get_size(ds, &size, &pool[i].cid),
 					 CAIRN_ENOTFOUND);
 			continue;
@@ -1195,6 +1197,11 @@ static void check_all_reads(void)
 				fail_msg("get %zu came from %s, which does not hold it", i, key);
 		}
 		assert_int_equal(cairn_dagstore_get(ds, &buf, &pool[i].cid, NULL), 0);
+		/* the serving read: the same bytes, from a holder */
+		cairn_buf_clear(&buf);
+		assert_int_equal(cairn_dagstore_get_trusting_local(ds, &buf, &pool[i].cid, key), 0);
+		assert_int_equal(buf.len, pool[i].len);
+		assert_memory_equal(buf.data, pool[i].data, pool[i].len);
 		assert_int_equal(cairn_dagstore_get_size(ds, &size, &pool[i].cid), 0);
 		assert_int_equal(size, pool[i].len);
 	}
