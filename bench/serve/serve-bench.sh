@@ -12,7 +12,9 @@
 #   CAIRN defaults to build/cairn; DURATION_S to 60; ROUNDS to 1 (with more,
 #   cases alternate and medians are printed). CASES picks cases among
 #   "1k 1m car" (default all three). KEEP=1 keeps the work folder
-#   (wrk's outputs wrk.CASE.out, the daemon's log serve.err) and prints it.
+#   (wrk's outputs wrk.CASE.out, the daemon's log serve.err, and
+#   sockets.txt: the connections' states halfway through each case) and
+#   prints it.
 set -eu
 cairn=$(cd "$(dirname "${1:-build/cairn}")" && pwd)/$(basename "${1:-build/cairn}")
 dur=${2:-60}
@@ -103,10 +105,27 @@ done
 sed 's|^/car/|/ipfs/|' c.paths >c.cairn.paths
 chmod -R a+rX www
 
+# sockets NAME PORT: the connections to PORT by state and queue sizes, and
+# the server's threads, halfway through a case (KEEP=1), for the stalls
+# seen in a few runs (docs/BENCHMARKS.md): were the connections there?
+sockets () {
+	echo "=== $1 $(date +%T)"
+	echo "client side: established $(ss -tn state established "( dport = :$2 )" | tail -n +2 | wc -l)," \
+		"syn-sent $(ss -tn state syn-sent "( dport = :$2 )" | tail -n +2 | wc -l)"
+	echo "server side, by Recv-Q and Send-Q:"
+	ss -tn state established "( sport = :$2 )" | awk 'NR > 1 {print $1, $2}' | sort | uniq -c | sort -rn | head -5
+	ss -tln "( sport = :$2 )"
+	for t in /proc/$srv/task/*; do echo "cairn thread $(cat "$t/comm"): $(awk '{print $3}' "$t/stat") $(cat "$t/wchan")"; done
+	nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop 2>/dev/null | tail -n +2
+}
+
 # run NAME URL PATHS SUFFIX: one wrk run; appends "NAME reqs p99_ms errors" to results
 run () {
 	local name=$1 url=$2 paths=$3 suffix=$4 out=wrk.$1.out
-	PATHS=$paths SUFFIX=$suffix wrk -t2 -c"$conns" -d"${dur}s" --latency -s rotate.lua "$url" >"$out" 2>&1
+	PATHS=$paths SUFFIX=$suffix wrk -t2 -c"$conns" -d"${dur}s" --latency -s rotate.lua "$url" >"$out" 2>&1 &
+	local w=$!
+	[ "${KEEP:-0}" = 1 ] && { sleep $((dur / 2)); sockets "$name" "${url##*:}" >>sockets.txt; }
+	wait $w
 	local rps p99 errs
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
 	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$out")
