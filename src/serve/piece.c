@@ -26,9 +26,9 @@
  * ignored likewise.
  *
  * Bodies: a range that lies inside the payload of a local mount is sent
- * from a dup of the mount's descriptor (MHD uses sendfile: no copy in
- * user space); otherwise a callback reads through the mount and fills the
- * zero tail. A mount is opened per request and closed with the response
+ * from the file's kept mapping (filemap.c), or by sendfile from a dup of
+ * the mount's descriptor; otherwise a callback reads through the mount
+ * and fills the zero tail. A mount is opened per request and closed with the response
  * (for a file: one open and fstat).
  */
 #include <errno.h>
@@ -149,6 +149,36 @@ static int find_shard(cairn_shard_info *info, cairn_server *srv, const cairn_cid
 	return rc;
 }
 
+/* A range inside the payload of a local mount, sent from the file's kept
+ * mapping (filemap.c: MHD sends a buffer in as few sends as the socket
+ * takes, a file in 128 KiB sendfile turns), or by sendfile from a dup when
+ * it cannot be mapped. NULL when the mount has no file, or the file is
+ * shorter than the range: the caller reads through the mount, which says
+ * what is wrong. */
+static struct MHD_Response *from_local_file(cairn_server *srv, cairn_mount *m, uint64_t from,
+					    uint64_t len)
+{
+	struct MHD_Response *r = NULL;
+	serve_mapping *map;
+	const uint8_t *data;
+	bool too_short;
+	int fd = cairn_mount_fd(m);
+
+	if (fd < 0)
+		return NULL;
+	if ((map = serve_filemap_get(srv->maps, fd, from, len, &data, &too_short))) {
+		if (!(r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data,
+										  serve_mapping_put, map)))
+			serve_mapping_put(map);
+	} else if (!too_short && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+		if (!(r = MHD_create_response_from_fd_at_offset64(len, fd, from)))
+			close(fd);
+	}
+	if (r)
+		serve_metrics_bytes(srv, "piece", len);
+	return r;
+}
+
 enum MHD_Result serve_piece(struct MHD_Connection *c, cairn_server *srv, const char *url,
 			    bool head)
 {
@@ -165,7 +195,7 @@ enum MHD_Result serve_piece(struct MHD_Connection *c, cairn_server *srv, const c
 	char etag[CAIRN_CID_MAX_STRING + 4], crange[96];
 	size_t n = strlen(given);
 	cairn_cid cid;
-	int rc, fd;
+	int rc;
 
 	memset(&info, 0, sizeof(info));
 	if (n == 0 || n >= CAIRN_CID_MAX_STRING || strchr(given, '/') ||
@@ -226,14 +256,8 @@ enum MHD_Result serve_piece(struct MHD_Connection *c, cairn_server *srv, const c
 		if (head) {
 			r = MHD_create_response_from_callback(to - from + 1, 4096, serve_empty_reader, NULL,
 							      NULL);
-		} else if (to < payload && (fd = cairn_mount_fd(m)) >= 0 &&
-			   (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-			/* inside the payload of a local file: sendfile from a dup */
-			r = MHD_create_response_from_fd_at_offset64(to - from + 1, fd, from);
-			if (!r)
-				close(fd);
-			else
-				serve_metrics_bytes(srv, "piece", to - from + 1);
+		} else if (to < payload && (r = from_local_file(srv, m, from, to - from + 1))) {
+			/* inside the payload of a local file */
 		} else {
 			piece_body *b = cairn_calloc(1, sizeof(*b));
 
