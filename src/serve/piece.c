@@ -28,8 +28,8 @@
  * Bodies: a range that lies inside the payload of a local mount is sent
  * from the file's kept mapping (filemap.c), or by sendfile from a dup of
  * the mount's descriptor; otherwise a callback reads through the mount
- * and fills the zero tail. A mount is opened per request and closed with the response
- * (for a file: one open and fstat).
+ * and fills the zero tail. A mount is opened per request and closed with
+ * the response (for a file: one open and fstat).
  */
 #include <errno.h>
 #include <fcntl.h>
