@@ -138,10 +138,10 @@ static serve_mapping *find(serve_filemap *fm, const struct stat *st, uint64_t en
 
 /* Lists `m`, making room first: files deleted since they were mapped go,
  * then, if the list is still full, the least recently used file that no
- * response uses. Returns false when every listed file is in use (`m` is
- * then not kept after its response). The caller holds the lock; what was
- * unlisted is put in drop[] for the caller to unmap. */
-static bool list(serve_filemap *fm, serve_mapping *m, serve_mapping **drop, unsigned *ndrop)
+ * response uses. When every listed file is in use, `m` is not listed and
+ * goes with its response. The caller holds the lock; what was unlisted is
+ * put in drop[] for the caller to unmap. */
+static void list(serve_filemap *fm, serve_mapping *m, serve_mapping **drop, unsigned *ndrop)
 {
 	struct stat st;
 	unsigned i = 0, lru = MAX_FILES;
@@ -162,13 +162,12 @@ static bool list(serve_filemap *fm, serve_mapping *m, serve_mapping **drop, unsi
 			    (lru == MAX_FILES || fm->files[i]->used < fm->files[lru]->used))
 				lru = i;
 		if (lru == MAX_FILES)
-			return false;
+			return;
 		drop[(*ndrop)++] = unlist(fm, lru);
 	}
 	m->refs++;
 	m->used = ++fm->clock;
 	fm->files[fm->n++] = m;
-	return true;
 }
 
 serve_mapping *serve_filemap_get(serve_filemap *fm, int fd, uint64_t offset, uint64_t length,
