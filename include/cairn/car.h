@@ -20,8 +20,10 @@ typedef struct cairn_car_options {
 	bool trusted;              /* skip hashing blocks against their CIDs */
 	bool zero_length_as_eof;   /* a section length of 0 ends the data (Filecoin
 				    * pieces are zero-padded after their CAR) */
+	bool no_mmap;              /* the read-only CAR store: read blocks with pread,
+				    * not from a mapping (see cairn_store_car_open) */
 } cairn_car_options;
-#define CAIRN_CAR_OPTIONS_INIT {32u << 20, 8u << 20, false, false}
+#define CAIRN_CAR_OPTIONS_INIT {32u << 20, 8u << 20, false, false, false}
 
 /* ----------------------------------------------------------- CARv2 header
  *

@@ -27,7 +27,7 @@ extern "C" {
  * verifies them first (cairn_cid_verify). Thread safety is stated by each
  * implementation.
  */
-#define CAIRN_STORE_OPS_VERSION 1
+#define CAIRN_STORE_OPS_VERSION 2
 
 typedef struct cairn_store cairn_store;
 
@@ -39,6 +39,12 @@ typedef struct cairn_block {
 
 /* Called for each block's CID; non-zero stops the iteration and is returned. */
 typedef int (*cairn_store_iter_fn)(const cairn_cid *cid, void *payload);
+/* Called by cairn_store_get_many for each CID in turn: `rc` 0 with the
+ * block in data[0..len) (valid only during the call), or the error get
+ * would have returned (its message set). Non-zero stops get_many and is
+ * returned. */
+typedef int (*cairn_store_block_fn)(size_t i, int rc, const uint8_t *data, size_t len,
+				    void *payload);
 
 typedef struct cairn_store_ops {
 	unsigned version; /* CAIRN_STORE_OPS_VERSION */
@@ -56,6 +62,10 @@ typedef struct cairn_store_ops {
 	 * backing store): everything, or with `root` only the blocks below it. */
 	int (*flush)(cairn_store *s, const cairn_cid *root);
 	void (*free)(cairn_store *s);
+	/* Version 2. Gets `n` blocks, calling `fn` for each in order; may use
+	 * `scratch` for bytes it copies. NULL: one get after another. */
+	int (*get_many)(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			cairn_buf *scratch, cairn_store_block_fn fn, void *payload);
 } cairn_store_ops;
 
 struct cairn_store {
@@ -63,6 +73,14 @@ struct cairn_store {
 };
 
 CAIRN_API int cairn_store_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid);
+/* Gets `n` blocks, as cairn_store_get each, calling `fn` with each in order
+ * (identity CIDs included). A store that can overlaps the lookups' memory
+ * accesses (the CAR store: a block costs a few cache misses, in its index
+ * and its data, and a batch has them all outstanding at once). `scratch`
+ * holds copied bytes between calls, so a loop of get_many does not
+ * allocate. 0, or the first non-zero return of `fn`. */
+CAIRN_API int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+				   cairn_buf *scratch, cairn_store_block_fn fn, void *payload);
 CAIRN_API int cairn_store_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid);
 CAIRN_API int cairn_store_has(cairn_store *s, const cairn_cid *cid);
 CAIRN_API int cairn_store_put(cairn_store *s, const cairn_cid *cid, const uint8_t *data, size_t len);
@@ -84,9 +102,13 @@ CAIRN_API int cairn_store_walk(cairn_store *s, const cairn_cid *root, cairn_stor
  *
  * A CARv2 with its index, or a CARv1 (or an indexless CARv2) with a
  * detached index file, or, with `index_path` NULL and no embedded index,
- * an index built in memory on open. Blocks are read with pread at the
- * indexed offsets and hashed unless `opts->trusted`. Safe for concurrent
- * readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
+ * an index built in memory on open. Blocks are read at the indexed
+ * offsets from a read-only mapping of the file (with `opts->no_mmap`, or
+ * where it cannot be mapped, with pread) and hashed unless
+ * `opts->trusted`. The pages read count in the process's RSS (as file
+ * pages: the page cache's, shared and reclaimable), and, as with the
+ * mapped index, the file must not shrink while the store is open: a page
+ * past its new end faults (SIGBUS). Safe for concurrent readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
  * go-car's default. Iterates in file order. No put, no del.
  * A detached index wins over an embedded one; a corrupt embedded index
  * fails the open (as in go-car: rebuild it with `cairn car index`).

@@ -92,6 +92,7 @@ static const cli_opt export_range_opts[] = {
 	CLI_OPT_REPO,
 	{"memory", 'm', "SIZE", "memory for the set of CIDs seen; past it the set spills to disk (default 256MiB)"},
 	{"trusted", 0, NULL, "with --from: do not hash the blocks read against their CIDs"},
+	{"no-mmap", 0, NULL, "with --from: read the CAR with pread, not from a mapping (slower; its pages then stay out of the RSS)"},
 	{NULL, 0, NULL, NULL},
 };
 

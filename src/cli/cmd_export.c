@@ -21,6 +21,7 @@ static const cli_opt export_opts[] = {
 	{"codecs", 0, "LIST", "follow links only out of blocks of these codecs (default dag-pb,dag-cbor,dag-json)"},
 	{"car-version", 0, "1|2", "1 (default, as Lotus writes) or 2 with a MultihashIndexSorted index"},
 	{"trusted", 0, NULL, "with --from: do not hash the blocks read against their CIDs"},
+	{"no-mmap", 0, NULL, "with --from: read the CAR with pread, not from a mapping (slower; its pages then stay out of the RSS)"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -53,6 +54,8 @@ int cli_export_source_check(cli_ctx *ctx, const cli_args *args)
 		return cli_usage_error(ctx, "--from and --repo together: read from one or the other");
 	if (cli_opt_flag(args, "trusted") && !from)
 		return cli_usage_error(ctx, "--trusted goes with --from CAR");
+	if (cli_opt_flag(args, "no-mmap") && !from)
+		return cli_usage_error(ctx, "--no-mmap goes with --from CAR");
 	return CLI_OK;
 }
 
@@ -65,6 +68,7 @@ int cli_export_source_open(cairn_store **out, const cli_args *args)
 
 	if (from) {
 		copts.trusted = cli_opt_flag(args, "trusted");
+		copts.no_mmap = cli_opt_flag(args, "no-mmap");
 		return cairn_store_car_open(out, from, NULL, &copts);
 	}
 	if ((rc = cli_repo_path(repo, sizeof(repo), args)))

@@ -16,7 +16,11 @@
  * links are claimed together once its scan is over (they wait on the
  * worker's own stack, seen by no one else): the seen-set's tables are far
  * larger than the caches, and asking for all their lines before reading
- * any makes the misses overlap, which was half of the export's time.
+ * any makes the misses overlap, which was half of the export's time. The
+ * reads are grouped the same way: a worker takes up to GROUP items off its
+ * stack and gets them with one cairn_store_get_many (the CAR store then
+ * overlaps their index and data misses, and hands out mapped bytes), and
+ * the group's links are claimed together.
  *
  * Work distribution, and why a full FIFO cannot deadlock. There is one
  * shared bounded FIFO (a ring of `queue_len` CIDs) and, per worker, a local
@@ -575,35 +579,23 @@ static int block_missing(int rc, const cairn_cid *cid, cairn_store *s)
 			       cairn_store_name(s));
 }
 
-/* Reads one claimed block, hands it to the batch, and claims its links. */
-static int process(worker *w, const item *it)
+/* Takes one claimed block as the store gave it (`rc` its get's result;
+ * for an identity CID, the CID's own data): hands it to the batch and
+ * pushes its links, unclaimed, onto the stack. */
+static int process(worker *w, const item *it, int rc, const uint8_t *data, size_t len)
 {
 	cairn_export *ex = w->ex;
-	const uint8_t *data;
-	size_t len;
 	batch *b;
-	int rc;
 
-	size_t from = w->len;
-
-	if (it->cid.mh_code == CAIRN_MH_IDENTITY) {
-		atomic_fetch_add_explicit(&w->identity, 1, memory_order_relaxed);
-		data = it->cid.bytes + it->cid.digest_off;
-		len = it->cid.digest_len;
-	} else {
-		if (ex->opts.serialize_gets)
-			pthread_mutex_lock(&ex->get_lock);
-		rc = cairn_store_get(ex->store, &w->block, &it->cid);
-		if (ex->opts.serialize_gets)
-			pthread_mutex_unlock(&ex->get_lock);
+	if (it->cid.mh_code != CAIRN_MH_IDENTITY) {
 		atomic_fetch_add_explicit(&w->reads, 1, memory_order_relaxed);
-		if (rc == CAIRN_ENOTFOUND && ex->opts.links &&
-		    !ex->opts.links(&it->cid, it->tag, NULL, 0, emit_link, w, ex->opts.links_payload))
-			return claim(w, from); /* the callback lets this one be missing */
+		if (rc == CAIRN_ENOTFOUND && ex->opts.links)
+			return ex->opts.links(&it->cid, it->tag, NULL, 0, emit_link, w,
+					      ex->opts.links_payload) ?
+				       block_missing(rc, &it->cid, ex->store) :
+				       0; /* the callback lets this one be missing */
 		if (rc)
 			return block_missing(rc, &it->cid, ex->store);
-		data = w->block.data;
-		len = w->block.len;
 		b = w->batch;
 		if (!b || b->n == BATCH_BLOCKS || (b->n && b->data.len + len > BATCH_BYTES)) {
 			if ((rc = flush_batch(w)))
@@ -614,6 +606,8 @@ static int process(worker *w, const item *it)
 			return rc;
 		b->cids[b->n] = it->cid;
 		b->ends[b->n++] = b->data.len;
+	} else {
+		atomic_fetch_add_explicit(&w->identity, 1, memory_order_relaxed);
 	}
 	if (ex->opts.max_depth >= 0 && it->depth >= (uint32_t)ex->opts.max_depth)
 		return 0;
@@ -635,6 +629,42 @@ static int process(worker *w, const item *it)
 			strcpy(str, "(unprintable CID)");
 		return cairn_error_prefix("export: block %s: ", str);
 	}
+	return rc;
+}
+
+/* A worker takes up to GROUP items off its stack at a time and gets their
+ * blocks in one cairn_store_get_many, whose lookups overlap their cache
+ * misses; the links of the whole group are claimed together after. */
+#define GROUP 16
+
+typedef struct {
+	worker *w;
+	const item *items;
+} group_ctx;
+
+static int on_block(size_t i, int rc, const uint8_t *data, size_t len, void *payload)
+{
+	group_ctx *g = payload;
+
+	return process(g->w, &g->items[i], rc, data, len);
+}
+
+/* Gets and scans the blocks of `items` (none an identity CID), then claims
+ * the links they pushed above `from`. */
+static int process_group(worker *w, const item *items, size_t n, size_t from)
+{
+	cairn_export *ex = w->ex;
+	const cairn_cid *cids[GROUP];
+	group_ctx g = {w, items};
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		cids[i] = &items[i].cid;
+	if (ex->opts.serialize_gets)
+		pthread_mutex_lock(&ex->get_lock);
+	rc = cairn_store_get_many(ex->store, cids, n, &w->block, on_block, &g);
+	if (ex->opts.serialize_gets)
+		pthread_mutex_unlock(&ex->get_lock);
 	return rc ? rc : claim(w, from);
 }
 
@@ -645,8 +675,8 @@ static void *worker_main(void *arg)
 	int rc = 0;
 
 	for (;;) {
-		size_t mark;
-		item it;
+		item group[GROUP];
+		size_t mark, n = 0;
 
 		if (stopped(ex)) {
 			rc = halted(ex);
@@ -654,9 +684,22 @@ static void *worker_main(void *arg)
 		}
 		if (!w->len && (rc = take(w)))
 			break;
-		it = w->stack[--w->len];
-		mark = w->len;
-		if ((rc = process(w, &it)))
+		/* The top of the stack, in the order single pops would take it,
+		 * up to an identity CID: that is scanned alone, from itself. */
+		while (n < GROUP && w->len &&
+		       w->stack[w->len - 1].cid.mh_code != CAIRN_MH_IDENTITY)
+			group[n++] = w->stack[--w->len];
+		if (!n) {
+			group[n++] = w->stack[--w->len];
+			mark = w->len;
+			rc = process(w, &group[0], 0, group[0].cid.bytes + group[0].cid.digest_off,
+				     group[0].cid.digest_len);
+			rc = rc ? rc : claim(w, mark);
+		} else {
+			mark = w->len;
+			rc = process_group(w, group, n, mark);
+		}
+		if (rc)
 			break;
 		if (ex->depth_mode) {
 			/* Level by level: the links just claimed go to the FIFO,

@@ -35,6 +35,53 @@ int cairn_store_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
 	return s->ops->get(s, out, cid);
 }
 
+/* A run of non-identity CIDs handed to the store's get_many: its indices
+ * are the run's, fn is told the caller's. */
+typedef struct {
+	cairn_store_block_fn fn;
+	void *payload;
+	size_t base;
+} run_ctx;
+
+static int run_block(size_t i, int rc, const uint8_t *data, size_t len, void *payload)
+{
+	run_ctx *r = payload;
+
+	return r->fn(r->base + i, rc, data, len, r->payload);
+}
+
+int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			 cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+{
+	bool batched;
+	size_t i = 0;
+	int rc;
+
+	CHECK_ARGS(s && s->ops && (cids || !n) && scratch && fn);
+	batched = s->ops->version >= 2 && s->ops->get_many;
+	while (i < n) {
+		const cairn_cid *cid = cids[i];
+		size_t end = i + 1;
+		int got;
+
+		if (batched && cid->mh_code != CAIRN_MH_IDENTITY) {
+			run_ctx r = {fn, payload, i};
+
+			while (end < n && cids[end]->mh_code != CAIRN_MH_IDENTITY)
+				end++;
+			if ((rc = s->ops->get_many(s, cids + i, end - i, scratch, run_block, &r)))
+				return rc;
+		} else {
+			got = cairn_store_get(s, scratch, cid);
+			if ((rc = fn(i, got, got ? NULL : scratch->data, got ? 0 : scratch->len,
+				     payload)))
+				return rc;
+		}
+		i = end;
+	}
+	return 0;
+}
+
 int cairn_store_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid)
 {
 	cairn_buf b = CAIRN_BUF_INIT;

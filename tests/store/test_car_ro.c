@@ -164,6 +164,71 @@ static int stop_at_three(const cairn_cid *cid, void *payload)
 	return ++*(int *)payload == 3 ? 77 : 0;
 }
 
+/* get_many over cids[] answers as get does, CID by CID and in order, and
+ * stops at a non-zero return of its callback. */
+typedef struct {
+	cairn_store *s;
+	const cairn_cid *cids;
+	size_t next;
+	size_t stop_at;          /* return 77 after this many; 0: never */
+	cairn_buf want;
+} many_check;
+
+static int many_block(size_t i, int rc, const uint8_t *data, size_t len, void *payload)
+{
+	many_check *m = payload;
+
+	assert_int_equal(i, m->next);
+	m->next++;
+	if (rc)
+		assert_true(cairn_error_last()[0] != '\0');
+	assert_int_equal(rc, cairn_store_get(m->s, &m->want, &m->cids[i]));
+	if (!rc) {
+		assert_int_equal(len, m->want.len);
+		if (len)
+			assert_memory_equal(data, m->want.data, len);
+	}
+	return m->next == m->stop_at ? 77 : 0;
+}
+
+static void check_get_many(cairn_store *s, const cairn_cid *cids, size_t n)
+{
+	const cairn_cid **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	cairn_buf scratch = CAIRN_BUF_INIT;
+	many_check m = {s, cids, 0, 0, CAIRN_BUF_INIT};
+
+	assert_non_null(ptrs);
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = &cids[i];
+	assert_int_equal(cairn_store_get_many(s, ptrs, n, &scratch, many_block, &m), 0);
+	assert_int_equal(m.next, n);
+	if (n > 20) {
+		m.next = 0;
+		m.stop_at = 19; /* inside the second group of the CAR store's lookups */
+		assert_int_equal(cairn_store_get_many(s, ptrs, n, &scratch, many_block, &m), 77);
+		assert_int_equal(m.next, 19);
+	}
+	cairn_buf_free(&m.want);
+	cairn_buf_free(&scratch);
+	free(ptrs);
+}
+
+/* The CIDs of a table, each followed by one not in the CAR every third. */
+static cairn_cid *mixed_cids(const table *t, size_t *n_out)
+{
+	cairn_cid *v = calloc(t->n * 2 + 1, sizeof(*v));
+	size_t n = 0;
+
+	assert_non_null(v);
+	for (size_t i = 0; i < t->n; i++) {
+		v[n++] = t->rows[i].cid;
+		if (i % 3 == 0 && t->rows[i].cid.mh_code != CAIRN_MH_IDENTITY)
+			absent_cid(&v[n++], &t->rows[i].cid);
+	}
+	*n_out = n;
+	return v;
+}
+
 /* ------------------------------------------------------ every fixture */
 
 typedef struct {
@@ -190,7 +255,7 @@ static const source sources[] = {
 	{"wikipedia-cryptographic-hash-function.car", NULL, false},
 };
 
-static void check_source(const source *src)
+static void check_source(const source *src, bool no_mmap)
 {
 	char path[PATH_MAX + 64], ipath[PATH_MAX + 64];
 	cairn_car_options opts = CAIRN_CAR_OPTIONS_INIT;
@@ -205,6 +270,7 @@ static void check_source(const source *src)
 	if (src->index)
 		fixture(ipath, sizeof(ipath), src->index);
 	opts.zero_length_as_eof = src->zero_eof;
+	opts.no_mmap = no_mmap;
 	if (cairn_store_car_open(&s, path, src->index ? ipath : NULL, &opts))
 		fail_msg("%s (index %s): %s", src->car, src->index ? src->index : "-",
 			 cairn_error_last());
@@ -223,6 +289,14 @@ static void check_source(const source *src)
 		assert_int_equal(cairn_store_has(s, &w->cid), 1);
 		assert_int_equal(cairn_store_get_size(s, &size, &w->cid), 0);
 		assert_int_equal(size, w->block_len);
+	}
+	/* Batched, with absent CIDs among them: as get, one by one. */
+	{
+		size_t n;
+		cairn_cid *mixed = mixed_cids(&t, &n);
+
+		check_get_many(s, mixed, n);
+		free(mixed);
 	}
 	/* Iteration is in file order, identity sections included. */
 	o = (order){&t, 0, false};
@@ -264,8 +338,10 @@ static void check_source(const source *src)
 static void test_fixtures(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
-		check_source(&sources[i]);
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+		check_source(&sources[i], false);
+		check_source(&sources[i], true);
+	}
 }
 
 /* A CIDv0 finds the block its CIDv1 (dag-pb) names and back, and a raw
@@ -394,6 +470,14 @@ static void check_tampered(const char *car)
 	assert_int_equal(size, w->block_len);
 	/* The blocks around it are fine. */
 	assert_int_equal(cairn_store_get(s, &got, &t.rows[t.n / 2 + 1].cid), 0);
+	/* Batched: the mismatch is that block's answer, the others are got. */
+	{
+		size_t n;
+		cairn_cid *mixed = mixed_cids(&t, &n);
+
+		check_get_many(s, mixed, n);
+		free(mixed);
+	}
 
 	/* Trusted: the bytes as they are on disk. */
 	trusted.trusted = true;
@@ -667,14 +751,17 @@ static void radix_block(cairn_cid *cid, uint8_t *data, size_t *len, unsigned i)
 					       mh, digest, (size_t)n), 0);
 }
 
-static void check_radix_car(const char *path, unsigned version, uint64_t index_codec)
+static void check_radix_car(const char *path, unsigned version, uint64_t index_codec,
+			    bool no_mmap)
 {
+	cairn_car_options opts = CAIRN_CAR_OPTIONS_INIT;
+	cairn_cid *all;
 	cairn_car_writer_options wo = CAIRN_CAR_WRITER_OPTIONS_INIT;
 	cairn_buf got = CAIRN_BUF_INIT;
 	cairn_car_writer *w;
 	cairn_cid cid, other;
 	uint8_t data[3000];
-	size_t len;
+	size_t len, size_dummy;
 	uint64_t size;
 	cairn_store *s;
 
@@ -692,7 +779,23 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 	assert_int_equal(cairn_car_writer_finish(w), 0);
 	cairn_car_writer_free(w);
 
-	assert_int_equal(cairn_store_car_open(&s, path, NULL, NULL), 0);
+	opts.no_mmap = no_mmap;
+	assert_int_equal(cairn_store_car_open(&s, path, NULL, &opts), 0);
+	/* Batched through the tables' staged lookups: every block, with a
+	 * CID one first or last digest byte away after each tenth. */
+	assert_non_null(all = calloc(RADIX_BLOCKS * 2, sizeof(*all)));
+	len = 0;
+	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+		radix_block(&all[len], data, &size_dummy, i);
+		if (i % 10 == 0) {
+			all[len + 1] = all[len];
+			all[len + 1].bytes[all[len].digest_off + (i % 20 ? 0 : all[len].digest_len - 1)] ^= 1;
+			len++;
+		}
+		len++;
+	}
+	check_get_many(s, all, len);
+	free(all);
 	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
 		radix_block(&cid, data, &len, i);
 		assert_int_equal(cairn_store_get(s, &got, &cid), 0);
@@ -720,11 +823,13 @@ static void test_radix_lookup(void **state)
 
 	(void)state;
 	temp_path(path, sizeof(path), "radix-mh.car");
-	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, false);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, true);
 	temp_path(path, sizeof(path), "radix-sorted.car");
-	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED, false);
 	temp_path(path, sizeof(path), "radix-v1.car");
-	check_radix_car(path, 1, 0);
+	check_radix_car(path, 1, 0, false);
+	check_radix_car(path, 1, 0, true);
 }
 
 /* An empty block, a block written twice, a CAR of nothing but its header. */
