@@ -71,17 +71,25 @@ typedef struct run {
 	uint64_t bloom_mask; /* bits - 1; bits a power of two */
 } run;
 
+/* Every lookup reads the table's fields (prefetch reads them without the
+ * lock) and writes the lock's line; were they on one line, each lock taken
+ * on one core would cost the other core's next lookup a miss before it
+ * could even ask for its slot. So the fields written only when the table
+ * is replaced come first, and 64 bytes of padding keep them off the lock's
+ * line, and the lock off the next shard's. */
 typedef struct shard {
-	pthread_mutex_t lock;
 	uint64_t *hashes;    /* 0: free */
 	key *keys;
-	size_t cap, len;
-	cairn_cid_set big;   /* CIDs longer than KEY_MAX */
+	size_t cap;
 	run *runs;
 	size_t nruns;
+	char pad0[64];
+	pthread_mutex_t lock;
+	size_t len;
+	cairn_cid_set big;   /* CIDs longer than KEY_MAX */
 	uint64_t spilled;
 	uint64_t disk_checks;
-	char pad[64];        /* keep neighbouring locks off one cache line */
+	char pad1[64];
 } shard;
 
 struct cairn_seenset {
@@ -458,6 +466,8 @@ static void prefetch(cairn_seenset *set, uint64_t h)
 	uint64_t *hashes = __atomic_load_n(&sh->hashes, __ATOMIC_RELAXED);
 	key *keys = __atomic_load_n(&sh->keys, __ATOMIC_RELAXED);
 
+	/* The lock's line too, for writing: taking it then finds it here. */
+	__builtin_prefetch(&sh->lock, 1);
 	if (!cap || !hashes || !keys)
 		return;
 	__builtin_prefetch(&hashes[h & (cap - 1)]);
