@@ -272,9 +272,13 @@ static int run_export(cli_ctx *ctx, const cli_args *args)
 		fprintf(ctx->out, "{\"car\":");
 		cli_json_string(ctx->out, out, strlen(out));
 		fprintf(ctx->out, ",\"roots\":%zu,\"blocks\":%llu,\"bytes\":%llu,\"identity\":%llu,"
-			"\"links\":%llu}\n", nroots, (unsigned long long)job.stats.blocks,
+			"\"links\":%llu,\"reads\":%llu,\"seen_spilled\":%llu,\"spills\":%llu,"
+			"\"disk_checks\":%llu}\n", nroots, (unsigned long long)job.stats.blocks,
 			(unsigned long long)job.stats.bytes, (unsigned long long)job.stats.identity,
-			(unsigned long long)job.stats.links);
+			(unsigned long long)job.stats.links, (unsigned long long)job.stats.reads,
+			(unsigned long long)job.stats.seen_spilled,
+			(unsigned long long)job.stats.spills,
+			(unsigned long long)job.stats.disk_checks);
 	} else {
 		fprintf(ctx->out, "%llu blocks, %llu bytes\n", (unsigned long long)job.stats.blocks,
 			(unsigned long long)job.stats.bytes);
@@ -302,7 +306,8 @@ const cli_cmd cli_export_cmd = {
 		"when complete and synced: on Ctrl-C or any failure there is no OUT.car,\n"
 		"and a file that was there before is left as it was.\n"
 		"\n"
-		"Prints the blocks and bytes written (--json: with the links scanned).\n"
+		"Prints the blocks and bytes written (--json: with the links scanned, the\n"
+		"blocks read, and the seen-set's CIDs spilled, runs and disk lookups).\n"
 		"\n"
 		"Examples:\n"
 		"  cairn export --from deal.car --root bafy... -o dag.car\n"
