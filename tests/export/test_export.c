@@ -820,7 +820,11 @@ static void check_seenset_exact(uint64_t budget, bool spills)
 	if (spills) {
 		assert_true(st.spilled > N / 2);
 		assert_true(st.runs > 10);
-		assert_true(st.memory < 1 << 20);
+		/* Within the budget but for the long CIDs (1 in 97 here, kept
+		 * beside the tables, never spilled) and, at 64 KiB, the runs'
+		 * filters and indexes, which outgrow such a budget. */
+		if (st.memory >= (budget < (1u << 20) ? 1u << 20 : budget + budget / 4))
+			fail_msg("memory %llu", (unsigned long long)st.memory);
 	} else {
 		assert_int_equal(st.spilled, 0);
 		assert_int_equal(st.runs, 0);
@@ -833,7 +837,43 @@ static void test_seenset_exact(void **state)
 {
 	(void)state;
 	check_seenset_exact(64 << 10, true);
+	check_seenset_exact(1 << 20, true); /* tables that shrink for a cache */
 	check_seenset_exact(256u << 20, false);
+}
+
+/* A CID found on disk once is found in the shard's cache after: asking
+ * again costs no disk lookup. */
+static void test_seenset_found_cache(void **state)
+{
+	enum { N = 40000 };
+	cairn_cid *cids = malloc(N * sizeof(cairn_cid));
+	cairn_seenset_stats before, after;
+	cairn_seenset *set;
+
+	(void)state;
+	assert_non_null(cids);
+	assert_int_equal(cairn_seenset_new(&set, 1 << 20, NULL), 0);
+	for (size_t i = 0; i < N; i++) {
+		uint32_t v = (uint32_t)i;
+
+		assert_int_equal(cairn_cid_compute(&cids[i], 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256,
+						   &v, sizeof(v)), 0);
+		assert_int_equal(cairn_seenset_add(set, &cids[i]), 1);
+	}
+	cairn_seenset_stats_get(&before, set);
+	assert_true(before.spilled > N / 2);
+	for (int k = 0; k < 100; k++)
+		for (size_t i = 0; i < 10; i++)
+			assert_int_equal(cairn_seenset_add(set, &cids[i]), 0);
+	cairn_seenset_stats_get(&after, set);
+	/* The first CIDs were spilled at their shards' first spills: one disk
+	 * lookup each at most, then the cache. */
+	assert_true(after.disk_checks - before.disk_checks <= 10);
+	assert_true(after.disk_checks - before.disk_checks >= 1);
+	assert_int_equal(after.count, N);
+	assert_true(after.memory < 1u << 20);
+	cairn_seenset_free(set);
+	free(cids);
 }
 
 static int teardown(void **state)
@@ -847,6 +887,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seenset_exact),
+		cmocka_unit_test(test_seenset_found_cache),
 		cmocka_unit_test(test_matches_reference),
 		cmocka_unit_test(test_sink_and_many_roots),
 		cmocka_unit_test(test_depth_limit),
