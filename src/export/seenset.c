@@ -22,7 +22,7 @@
  *   every lookup was a fifth of the export's time. Writers store the key,
  *   then publish the hash (release); a grown table's predecessor is kept,
  *   its pages given back, until the set is freed.
- * - A table grows by doubling up to its share of 3/4 of the budget (the
+ * - A table grows fourfold up to its share of 3/4 of the budget (the
  *   rest is for the runs' filters and sparse indexes). When it is full to
  *   3/4 the shard spills: the slots are compacted, sorted by (hash, length,
  *   bytes) and written as one run at the end of the shared file, with a
@@ -454,9 +454,16 @@ static int replace_table(cairn_seenset *set, shard *sh, size_t cap)
 	return 0;
 }
 
+/* By four times, not two: every table is fresh memory the kernel clears
+ * and every CID in it is copied into the next, and with doubling that was
+ * a sixth of an export's time (10M blocks in 1 GiB: 14.0 s, 12.35 s by
+ * four, 11.3 s with the tables made full-size at once). A table is then
+ * 3/16 to 3/4 full instead of 3/8 to 3/4, within the same budget. */
 static int grow(cairn_seenset *set, shard *sh)
 {
-	return replace_table(set, sh, sh->table ? sh->table->cap * 2 : MIN_CAP);
+	size_t cap = sh->table ? sh->table->cap * 4 : MIN_CAP;
+
+	return replace_table(set, sh, cap < sh->max_cap ? cap : sh->max_cap);
 }
 
 /* At a shard's first spill its table, now empty, gives half its memory to
