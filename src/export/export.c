@@ -684,11 +684,18 @@ static void *worker_main(void *arg)
 		}
 		if (!w->len && (rc = take(w)))
 			break;
-		/* The top of the stack, in the order single pops would take it,
-		 * up to an identity CID: that is scanned alone, from itself. */
-		while (n < GROUP && w->len &&
-		       w->stack[w->len - 1].cid.mh_code != CAIRN_MH_IDENTITY)
-			group[n++] = w->stack[--w->len];
+		/* The top of the stack, up to an identity CID (that is scanned
+		 * alone, from itself), kept in stack order: scanned bottom first,
+		 * the top item's links end on top, and the walk stays depth
+		 * first. (Taken top first, a chain's next header was expanded
+		 * with the state root beside it, and every epoch left its tree's
+		 * pending links behind on the stack: 150 MiB more on the bench's
+		 * 111,442-epoch DAG with one worker.) */
+		while (n < GROUP && n < w->len &&
+		       w->stack[w->len - 1 - n].cid.mh_code != CAIRN_MH_IDENTITY)
+			n++;
+		w->len -= n;
+		memcpy(group, w->stack + w->len, n * sizeof(item));
 		if (!n) {
 			group[n++] = w->stack[--w->len];
 			mark = w->len;

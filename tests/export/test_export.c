@@ -28,6 +28,7 @@ typedef struct entry {
 	uint8_t *data;
 	size_t len;
 	_Atomic unsigned reads;
+	unsigned first;      /* the store's get count at its first read */
 } entry;
 
 typedef struct {
@@ -52,10 +53,12 @@ static int t_get(cairn_store *s, cairn_buf *out, const cairn_cid *cid)
 	tstore *t = (tstore *)s;
 	entry *e = find(t, cid);
 
-	atomic_fetch_add(&t->gets, 1);
+	unsigned seq = atomic_fetch_add(&t->gets, 1) + 1;
+
 	if (!e)
 		return cairn_error_set(CAIRN_ENOTFOUND, "test store: not found");
-	atomic_fetch_add(&e->reads, 1);
+	if (atomic_fetch_add(&e->reads, 1) == 0)
+		e->first = seq;
 	cairn_buf_clear(out);
 	return cairn_buf_append(out, e->data, e->len);
 }
@@ -149,6 +152,21 @@ static void cbor_link(cairn_buf *b, const cairn_cid *c)
 	cairn_buf_append(b, c->bytes, c->len);
 }
 
+static void dag_index(dag *d)
+{
+	d->t->icap = 64;
+	while (d->t->icap < d->t->n * 2)
+		d->t->icap *= 2;
+	d->t->index = calloc(d->t->icap, sizeof(size_t));
+	for (size_t i = 0; i < d->t->n; i++) {
+		size_t j = cairn_cid_hash(&d->t->v[i].cid) & (d->t->icap - 1);
+
+		while (d->t->index[j])
+			j = (j + 1) & (d->t->icap - 1);
+		d->t->index[j] = i + 1;
+	}
+}
+
 /* `n` blocks: raw leaves, identity CIDs (raw, and DAG-CBOR holding a link),
  * and DAG-CBOR nodes [number, links...] linking to the 64 blocks before
  * them, and a third of the links into a hot set of 40, so some blocks have thousands of
@@ -208,20 +226,70 @@ static dag *dag_make(size_t n, uint64_t seed, unsigned fanout)
 		put(d, &c, b.data, b.len);
 	}
 	cairn_buf_free(&b);
-	d->t->icap = 64;
-	while (d->t->icap < d->t->n * 2)
-		d->t->icap *= 2;
-	d->t->index = calloc(d->t->icap, sizeof(size_t));
-	for (size_t i = 0; i < d->t->n; i++) {
-		size_t j = cairn_cid_hash(&d->t->v[i].cid) & (d->t->icap - 1);
-
-		while (d->t->index[j])
-			j = (j + 1) & (d->t->icap - 1);
-		d->t->index[j] = i + 1;
-	}
+	dag_index(d);
 	d->roots[0] = d->cids[n - 1];
 	d->roots[1] = d->cids[n / 2];
 	d->roots[2] = d->roots[0];
+	return d;
+}
+
+/* A chain as gen_dag and Filecoin make them: a header per epoch,
+ * [epoch, parent header, state root], and under each root a tree of its
+ * own, fan-out 4 over three levels of DAG-CBOR nodes and raw leaves
+ * (1 + 4 + 16 + 64 blocks). cids: each epoch's tree blocks, then its
+ * header. */
+#define CHAIN_TREE 85
+
+static void chain_node(dag *d, cairn_cid *out, size_t e, unsigned level, unsigned at, cairn_buf *b)
+{
+	cairn_cid kids[4];
+
+	if (level == 3) {
+		cairn_buf_clear(b);
+		cairn_buf_printf(b, "epoch %zu leaf %u", e, at);
+		assert_int_equal(cairn_cid_compute(out, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256,
+						   b->data, b->len), 0);
+		put(d, out, b->data, b->len);
+		return;
+	}
+	for (unsigned i = 0; i < 4; i++)
+		chain_node(d, &kids[i], e, level + 1, at * 4 + i, b);
+	cairn_buf_clear(b);
+	cbor_head(b, 4, 6);
+	cbor_head(b, 0, e);
+	cbor_head(b, 0, level * 100 + at);
+	for (unsigned i = 0; i < 4; i++)
+		cbor_link(b, &kids[i]);
+	assert_int_equal(cairn_cid_compute(out, 1, CAIRN_CODEC_DAG_CBOR, CAIRN_MH_SHA2_256,
+					   b->data, b->len), 0);
+	put(d, out, b->data, b->len);
+}
+
+static dag *chain_make(size_t epochs)
+{
+	dag *d = calloc(1, sizeof(*d));
+	cairn_buf b = CAIRN_BUF_INIT;
+	cairn_cid header, root;
+
+	d->t = calloc(1, sizeof(tstore));
+	d->t->base.ops = &t_ops;
+	d->cids = malloc(epochs * (CHAIN_TREE + 1) * sizeof(cairn_cid));
+	for (size_t e = 0; e < epochs; e++) {
+		chain_node(d, &root, e, 0, 0, &b);
+		cairn_buf_clear(&b);
+		cbor_head(&b, 4, e ? 3 : 2);
+		cbor_head(&b, 0, e);
+		if (e)
+			cbor_link(&b, &header);
+		cbor_link(&b, &root);
+		assert_int_equal(cairn_cid_compute(&header, 1, CAIRN_CODEC_DAG_CBOR,
+						   CAIRN_MH_SHA2_256, b.data, b.len), 0);
+		put(d, &header, b.data, b.len);
+		assert_int_equal(b.err, 0);
+	}
+	cairn_buf_free(&b);
+	dag_index(d);
+	d->roots[0] = header;
 	return d;
 }
 
@@ -496,6 +564,42 @@ static void reference_depth(cairn_cid_set *out, dag *d, const cairn_cid *roots, 
 	cairn_cid_set_free(&seen);
 	free(cur);
 	free(c.next);
+}
+
+/* With one worker the walk is depth first (in groups of the stack's top),
+ * so what waits on its stack is bounded by the depth of the trees, not by
+ * the length of the chain above them: when a header is read, the trees of
+ * the epochs three and more above it are read already. A walk in FIFO
+ * order would read the headers first. */
+static void test_depth_first(void **state)
+{
+	enum { EPOCHS = 2000 };
+	cairn_export_options opts = CAIRN_EXPORT_OPTIONS_INIT;
+	dag *d = chain_make(EPOCHS);
+	cairn_export_stats st;
+	cairn_export *ex;
+	unsigned behind = 0;
+	char path[512];
+
+	(void)state;
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/chain.car", tmpdir);
+	opts.workers = 1;
+	assert_int_equal(cairn_export_new(&ex, &d->t->base, &opts), 0);
+	assert_int_equal(cairn_export_run(&st, ex, d->roots, 1, path), 0);
+	cairn_export_free(ex);
+	assert_int_equal(st.blocks, EPOCHS * (CHAIN_TREE + 1));
+	for (size_t e = 0; e + 3 < EPOCHS; e++) {
+		unsigned header = find(d->t, &d->cids[e * (CHAIN_TREE + 1) + CHAIN_TREE])->first;
+
+		for (size_t k = 0; k < CHAIN_TREE; k++)
+			if (find(d->t, &d->cids[(e + 3) * (CHAIN_TREE + 1) + k])->first > header)
+				behind++;
+	}
+	if (behind)
+		fail_msg("%u tree blocks read after a header two epochs below them", behind);
+	unlink(path);
+	dag_free(d);
 }
 
 static void test_depth_limit(void **state)
@@ -890,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_seenset_found_cache),
 		cmocka_unit_test(test_matches_reference),
 		cmocka_unit_test(test_sink_and_many_roots),
+		cmocka_unit_test(test_depth_first),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_codecs),
 		cmocka_unit_test(test_missing_block),
