@@ -392,6 +392,17 @@ static int run_find(cairn_seenset *set, shard *sh, const run *r, uint64_t h, con
 	return 0;
 }
 
+/* madvise over the whole pages inside p[0..n); only advice, so a failure
+ * is harmless. */
+static void advise_pages(void *p, size_t n, int advice)
+{
+	uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+
+	if (end > start)
+		madvise((void *)start, end - start, advice);
+}
+
 /* Lookups land anywhere in tables of many megabytes: with 4 KiB pages
  * nearly each one is a TLB miss as well as a cache miss. Transparent huge
  * pages (asked for, as most systems give them only on request) halve that.
@@ -399,22 +410,15 @@ static int run_find(cairn_seenset *set, shard *sh, const run *r, uint64_t h, con
  * holds from the first fault; it is only advice, and failure is harmless. */
 static void want_huge(void *p, size_t n)
 {
-	uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-	uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-
-	if (n >= (4u << 20) && end > start)
-		madvise((void *)start, end - start, MADV_HUGEPAGE);
+	if (n >= (4u << 20))
+		advise_pages(p, n, MADV_HUGEPAGE);
 }
 
 /* Gives back the whole pages inside p[0..n): a lookup reading them later
  * reads zeros. */
 static void release_pages(void *p, size_t n)
 {
-	uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-	uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-
-	if (end > start)
-		madvise((void *)start, end - start, MADV_DONTNEED);
+	advise_pages(p, n, MADV_DONTNEED);
 }
 
 /* Puts a table of `cap` slots in place of the shard's, with its CIDs. */
