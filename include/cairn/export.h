@@ -37,7 +37,8 @@ typedef struct cairn_export_stats {
 	uint64_t reads;          /* store gets (identity CIDs are not read) */
 	uint64_t links;          /* links scanned */
 	uint64_t identity;       /* identity CIDs met (followed, not written) */
-	uint64_t seen;           /* CIDs in the seen-set */
+	uint64_t seen;           /* CIDs claimed (by position and in the seen-set) */
+	uint64_t by_position;    /* of which claimed by the store's positions */
 	uint64_t seen_spilled;   /* of which on disk */
 	uint64_t spills;         /* sorted runs written */
 	uint64_t disk_checks;    /* lookups the filters could not settle */
@@ -70,7 +71,10 @@ typedef int (*cairn_export_links_fn)(const cairn_cid *cid, uint32_t tag, const u
 
 typedef struct cairn_export_options {
 	unsigned workers;          /* 0: one per online core */
-	uint64_t memory;           /* seen-set budget in bytes; 0: 256 MiB */
+	uint64_t memory;           /* for what has been seen, in bytes; 0: 256 MiB.
+				    * A store that numbers its blocks (a CAR with
+				    * an index) takes a byte per block of it when
+				    * that is at most half; the seen-set the rest */
 	const char *spill_dir;     /* the seen-set's temporary file; NULL: $TMPDIR or /tmp */
 	int32_t max_depth;         /* follow links this many levels below the roots:
 				    * 0 the roots alone, 1 their children...; -1 no
@@ -91,8 +95,11 @@ typedef struct cairn_export_options {
 				    * (as `codecs` says); called from several
 				    * threads at once */
 	void *links_payload;
+	bool seen_by_cid;          /* claim every CID in the seen-set, even where
+				    * the store numbers its blocks (for tests and
+				    * benchmarks of the seen-set) */
 } cairn_export_options;
-#define CAIRN_EXPORT_OPTIONS_INIT {0, 0, NULL, -1, NULL, 0, 1, 0, false, NULL, NULL, NULL, NULL, NULL}
+#define CAIRN_EXPORT_OPTIONS_INIT {0, 0, NULL, -1, NULL, 0, 1, 0, false, NULL, NULL, NULL, NULL, NULL, false}
 
 /* Prepares an export over `store` (borrowed: it must outlive the export).
  * `opts` may be NULL for the defaults; it is copied, but `codecs`,

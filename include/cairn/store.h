@@ -27,7 +27,9 @@ extern "C" {
  * verifies them first (cairn_cid_verify). Thread safety is stated by each
  * implementation.
  */
-#define CAIRN_STORE_OPS_VERSION 2
+#define CAIRN_STORE_OPS_VERSION 3
+/* What cairn_store_locate_many gives a CID its store does not number. */
+#define CAIRN_STORE_NO_POSITION UINT64_MAX
 
 typedef struct cairn_store cairn_store;
 
@@ -66,6 +68,10 @@ typedef struct cairn_store_ops {
 	 * `scratch` for bytes it copies. NULL: one get after another. */
 	int (*get_many)(cairn_store *s, const cairn_cid *const *cids, size_t n,
 			cairn_buf *scratch, cairn_store_block_fn fn, void *payload);
+	/* Version 3, both or neither (see cairn_store_locate_many). */
+	uint64_t (*positions)(cairn_store *s);
+	int (*locate_many)(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			   uint64_t *pos);
 } cairn_store_ops;
 
 struct cairn_store {
@@ -81,6 +87,18 @@ CAIRN_API int cairn_store_get(cairn_store *s, cairn_buf *out, const cairn_cid *c
  * allocate. 0, or the first non-zero return of `fn`. */
 CAIRN_API int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 				   cairn_buf *scratch, cairn_store_block_fn fn, void *payload);
+/* A numbering of the store's blocks, for walks that mark what they have
+ * seen in an array instead of a set of CIDs. cairn_store_positions is how
+ * many positions there are (0: the store numbers nothing). locate_many
+ * gives each of `n` CIDs the position of its block in [0, positions), or
+ * CAIRN_STORE_NO_POSITION when the store does not number it (absent,
+ * identity, or indexed otherwise); a store that can overlaps the lookups'
+ * misses, as get_many does. A position stands for one digest: CIDs that
+ * differ only in version, codec or multihash code may share it, and a
+ * caller tells them apart. Always the same answer for the same CID. */
+CAIRN_API uint64_t cairn_store_positions(cairn_store *s);
+CAIRN_API int cairn_store_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+				      uint64_t *pos);
 CAIRN_API int cairn_store_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid);
 CAIRN_API int cairn_store_has(cairn_store *s, const cairn_cid *cid);
 CAIRN_API int cairn_store_put(cairn_store *s, const cairn_cid *cid, const uint8_t *data, size_t len);

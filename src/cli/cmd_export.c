@@ -15,7 +15,8 @@ static const cli_opt export_opts[] = {
 	{"from", 'f', "CAR", "read the blocks from this CAR (CARv2 index, or one built on open)"},
 	CLI_OPT_REPO,
 	{"workers", 'j', "N", "worker threads reading blocks and scanning links (default: one per core)"},
-	{"memory", 'm', "SIZE", "memory for the set of CIDs seen; past it the set spills to disk (default 256MiB)"},
+	{"memory", 'm', "SIZE", "memory for the CIDs seen: a byte per block of an indexed CAR, the rest a set that spills to disk (default 256MiB)"},
+	{"seen-by-cid", 0, NULL, "keep every CID seen in the spilling set, not as a byte per block (slower; to test the set)"},
 	{"spill-dir", 0, "DIR", "where the set spills (default $TMPDIR, else /tmp)"},
 	{"depth", 'd', "N", "follow links only N levels below the roots (0: the roots alone)"},
 	{"codecs", 0, "LIST", "follow links only out of blocks of these codecs (default dag-pb,dag-cbor,dag-json)"},
@@ -43,6 +44,7 @@ int cli_export_limits(cli_ctx *ctx, cairn_export_options *opts, const cli_args *
 	if (memory && (cli_parse_size(&opts->memory, memory) || opts->memory < (64u << 10)))
 		return cli_usage_error(ctx, "--memory must be a size of 64KiB or more (e.g. 512MiB), not '%s'",
 				       memory);
+	opts->seen_by_cid = cli_opt_flag(args, "seen-by-cid");
 	return CLI_OK;
 }
 
@@ -272,10 +274,12 @@ static int run_export(cli_ctx *ctx, const cli_args *args)
 		fprintf(ctx->out, "{\"car\":");
 		cli_json_string(ctx->out, out, strlen(out));
 		fprintf(ctx->out, ",\"roots\":%zu,\"blocks\":%llu,\"bytes\":%llu,\"identity\":%llu,"
-			"\"links\":%llu,\"reads\":%llu,\"seen_spilled\":%llu,\"spills\":%llu,"
-			"\"disk_checks\":%llu}\n", nroots, (unsigned long long)job.stats.blocks,
+			"\"links\":%llu,\"reads\":%llu,\"by_position\":%llu,\"seen_spilled\":%llu,"
+			"\"spills\":%llu,\"disk_checks\":%llu}\n", nroots,
+			(unsigned long long)job.stats.blocks,
 			(unsigned long long)job.stats.bytes, (unsigned long long)job.stats.identity,
 			(unsigned long long)job.stats.links, (unsigned long long)job.stats.reads,
+			(unsigned long long)job.stats.by_position,
 			(unsigned long long)job.stats.seen_spilled,
 			(unsigned long long)job.stats.spills,
 			(unsigned long long)job.stats.disk_checks);
@@ -300,14 +304,17 @@ const cli_cmd cli_export_cmd = {
 		"order given. Identity CIDs are followed but not written. Blocks are in\n"
 		"the order the workers met them, not depth-first order.\n"
 		"\n"
-		"Memory stays bounded: the set of CIDs seen holds --memory bytes and then\n"
-		"spills sorted runs to an unlinked file (--spill-dir), so a DAG of any\n"
+		"Memory stays bounded: what has been seen takes --memory bytes. From an\n"
+		"indexed CAR (a CARv2, or a CARv1 indexed on open) that is a byte per\n"
+		"block; the CIDs it cannot number go to a set that spills sorted runs\n"
+		"to an unlinked file (--spill-dir) past the budget, so a DAG of any\n"
 		"size can be exported. The CAR is written to OUT.car.partial and renamed\n"
 		"when complete and synced: on Ctrl-C or any failure there is no OUT.car,\n"
 		"and a file that was there before is left as it was.\n"
 		"\n"
 		"Prints the blocks and bytes written (--json: with the links scanned, the\n"
-		"blocks read, and the seen-set's CIDs spilled, runs and disk lookups).\n"
+		"blocks read, those claimed by position, and the seen-set's CIDs spilled,\n"
+		"runs and disk lookups).\n"
 		"\n"
 		"Examples:\n"
 		"  cairn export --from deal.car --root bafy... -o dag.car\n"

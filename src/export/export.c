@@ -3,8 +3,9 @@
  *
  * Design notes.
  *
- * Each block once. A CID is claimed in the seen-set (an atomic
- * check-and-add, seenset.c) when a link to it is found, before it is queued;
+ * Each block once. A CID is claimed (an atomic check-and-add: a byte per
+ * position where the store numbers its blocks, else the seen-set,
+ * seenset.c; see claim_cids) when a link to it is found, before it is queued;
  * only the thread whose add found it new queues it. So every CID is queued
  * once, read from the store once by the worker that takes it, and that
  * worker's bytes travel to the writer in a batch: the block read to scan its
@@ -83,6 +84,7 @@
 #include "cairn/export.h"
 
 #define DEFAULT_QUEUE 4096
+#define DEFAULT_MEMORY (256ull << 20) /* as the seen-set's */
 #define LOCAL_SOFT 4096
 #define TAKE_MAX 64
 #define BATCH_BLOCKS 256
@@ -123,13 +125,29 @@ typedef struct worker {
 	cairn_buf block;
 	uint32_t depth;         /* of the links being scanned */
 	uint32_t tag;           /* theirs when no links callback sets one */
-	_Atomic uint64_t reads, links, identity;
+	_Atomic uint64_t reads, links, identity, by_position;
 } worker;
+
+/* A CID's class: what a position (one digest) does not say of it. */
+typedef struct {
+	uint64_t codec, mh_code;
+	uint8_t version;
+} cid_class;
+
+#define MAX_CLASSES 255
 
 struct cairn_export {
 	cairn_store *store;
 	cairn_export_options opts;
 	cairn_seenset *seen;
+	/* Claims by position, when the store numbers its blocks (see
+	 * claim_cids): per position 0, or the class of the CID that claimed
+	 * it. NULL: every claim is in the seen-set. */
+	uint8_t *owner;
+	uint64_t npositions;
+	pthread_mutex_t class_lock;
+	_Atomic unsigned nclasses;
+	cid_class classes[MAX_CLASSES];
 	bool ran;
 	bool depth_mode;
 
@@ -524,6 +542,98 @@ static int on_link(const cairn_cid *link, void *payload)
 
 #define CLAIM_GROUP 64
 
+/* The class number (1 to MAX_CLASSES) of `cid`, added on first sight; 0
+ * when the table is full (such CIDs are claimed in the seen-set). A
+ * number, once given, is never changed, so a CID always has the same one
+ * or always none. */
+static uint8_t class_of(cairn_export *ex, const cairn_cid *cid)
+{
+	unsigned n = atomic_load_explicit(&ex->nclasses, memory_order_acquire);
+	uint8_t found = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const cid_class *c = &ex->classes[i];
+
+		if (c->codec == cid->codec && c->mh_code == cid->mh_code &&
+		    c->version == cid->version)
+			return (uint8_t)(i + 1);
+	}
+	pthread_mutex_lock(&ex->class_lock);
+	n = atomic_load_explicit(&ex->nclasses, memory_order_relaxed);
+	for (unsigned i = 0; i < n && !found; i++) {
+		const cid_class *c = &ex->classes[i];
+
+		if (c->codec == cid->codec && c->mh_code == cid->mh_code &&
+		    c->version == cid->version)
+			found = (uint8_t)(i + 1);
+	}
+	if (!found && n < MAX_CLASSES) {
+		ex->classes[n].codec = cid->codec;
+		ex->classes[n].mh_code = cid->mh_code;
+		ex->classes[n].version = cid->version;
+		atomic_store_explicit(&ex->nclasses, n + 1, memory_order_release);
+		found = (uint8_t)(n + 1);
+	}
+	pthread_mutex_unlock(&ex->class_lock);
+	return found;
+}
+
+/* Claims `k` CIDs (none identity): fresh[i] is 1 for each one this call
+ * claimed, 0 for one claimed before. Where the store numbers blocks, a
+ * CID is claimed by its position: one byte per position, set once (by a
+ * compare-and-swap) to the class of the first CID claimed there. The
+ * position names the digest, the class the rest of the CID, so a byte
+ * holding this CID's class means this very CID was claimed. A CID the
+ * store does not number, or whose position another class holds (the same
+ * block linked as CIDv0 and CIDv1, say), goes to the seen-set; the byte
+ * never changes once set, so each CID always takes the same path and is
+ * claimed once. This takes the seen-set's hash table, its growth and its
+ * locks out of the common case: a byte per block instead of 48 bytes per
+ * CID, and the index lookup the read would make anyway. */
+static int claim_cids(cairn_export *ex, const cairn_cid *const *cids, size_t k, uint8_t *fresh,
+		      _Atomic uint64_t *by_position)
+{
+	const cairn_cid *rest[CLAIM_GROUP];
+	uint8_t rest_fresh[CLAIM_GROUP], at[CLAIM_GROUP];
+	uint64_t pos[CLAIM_GROUP], claimed = 0;
+	size_t m = 0;
+	int rc;
+
+	if (!ex->owner)
+		return cairn_seenset_add_many(ex->seen, cids, k, fresh);
+	if ((rc = cairn_store_locate_many(ex->store, cids, k, pos)))
+		return rc;
+	for (size_t i = 0; i < k; i++)
+		if (pos[i] < ex->npositions)
+			__builtin_prefetch(&ex->owner[pos[i]]);
+	for (size_t i = 0; i < k; i++) {
+		uint8_t c = pos[i] < ex->npositions ? class_of(ex, cids[i]) : 0, cur;
+
+		if (c) {
+			cur = __atomic_load_n(&ex->owner[pos[i]], __ATOMIC_RELAXED);
+			if (!cur && __atomic_compare_exchange_n(&ex->owner[pos[i]], &cur, c, false,
+								__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+				fresh[i] = 1;
+				claimed++;
+				continue;
+			}
+			if (cur == c) {
+				fresh[i] = 0;
+				continue;
+			}
+		}
+		rest[m] = cids[i];
+		at[m++] = (uint8_t)i;
+	}
+	if (claimed)
+		atomic_fetch_add_explicit(by_position, claimed, memory_order_relaxed);
+	if (m && (rc = cairn_seenset_add_many(ex->seen, rest, m, rest_fresh)))
+		return rc;
+	for (size_t j = 0; j < m; j++)
+		fresh[at[j]] = rest_fresh[j];
+	return 0;
+}
+
 /* Claims the links pushed above `from` in the seen-set, in one batch (its
  * cache misses overlap), and keeps on the stack, in order, only those this
  * worker claimed: each CID is claimed by one worker, once. Identity CIDs are
@@ -541,7 +651,7 @@ static int claim(worker *w, size_t from)
 		for (; end < w->len && k < CLAIM_GROUP; end++)
 			if (w->stack[end].cid.mh_code != CAIRN_MH_IDENTITY)
 				cids[k++] = &w->stack[end].cid;
-		if (k && (rc = cairn_seenset_add_many(w->ex->seen, cids, k, fresh))) {
+		if (k && (rc = claim_cids(w->ex, cids, k, fresh, &w->by_position))) {
 			w->len = kept; /* what is left was never claimed */
 			return rc;
 		}
@@ -746,6 +856,7 @@ int cairn_export_new(cairn_export **out, cairn_store *store, const cairn_export_
 {
 	static const cairn_export_options defaults = CAIRN_EXPORT_OPTIONS_INIT;
 	cairn_export *ex;
+	uint64_t memory;
 	int rc;
 
 	*out = NULL;
@@ -793,6 +904,7 @@ int cairn_export_new(cairn_export **out, cairn_store *store, const cairn_export_
 	pthread_cond_init(&ex->wfull, NULL);
 	pthread_cond_init(&ex->wdone, NULL);
 	pthread_mutex_init(&ex->get_lock, NULL);
+	pthread_mutex_init(&ex->class_lock, NULL);
 	ex->nbatches = 2 * (size_t)ex->nworkers + 2;
 	if (!(ex->ring = cairn_malloc(ex->qcap * sizeof(item))) ||
 	    !(ex->workers = cairn_calloc(ex->nworkers, sizeof(worker)))) {
@@ -820,7 +932,16 @@ int cairn_export_new(cairn_export **out, cairn_store *store, const cairn_export_
 			return CAIRN_ENOMEM;
 		}
 	}
-	if ((rc = cairn_seenset_new(&ex->seen, opts->memory, opts->spill_dir))) {
+	/* A byte per position, out of the budget, when it takes at most half. */
+	memory = opts->memory ? opts->memory : DEFAULT_MEMORY;
+	ex->npositions = opts->seen_by_cid ? 0 : cairn_store_positions(store);
+	if (ex->npositions && ex->npositions <= memory / 2 &&
+	    (ex->owner = cairn_calloc((size_t)ex->npositions, 1)))
+		memory -= ex->npositions;
+	else
+		ex->npositions = 0;
+	cairn_error_clear();
+	if ((rc = cairn_seenset_new(&ex->seen, memory, opts->spill_dir))) {
 		cairn_export_free(ex);
 		return rc;
 	}
@@ -843,11 +964,13 @@ static void stats_fill(cairn_export_stats *st, cairn_export *ex)
 		st->reads += atomic_load_explicit(&ex->workers[i].reads, memory_order_relaxed);
 		st->links += atomic_load_explicit(&ex->workers[i].links, memory_order_relaxed);
 		st->identity += atomic_load_explicit(&ex->workers[i].identity, memory_order_relaxed);
+		st->by_position +=
+			atomic_load_explicit(&ex->workers[i].by_position, memory_order_relaxed);
 	}
 	st->blocks = atomic_load_explicit(&ex->blocks, memory_order_relaxed);
 	st->bytes = atomic_load_explicit(&ex->bytes, memory_order_relaxed);
 	cairn_seenset_stats_get(&ss, ex->seen);
-	st->seen = ss.count;
+	st->seen = ss.count + st->by_position;
 	st->seen_spilled = ss.spilled;
 	st->spills = ss.runs;
 	st->disk_checks = ss.disk_checks;
@@ -861,13 +984,15 @@ static int queue_roots(cairn_export *ex, const cairn_cid *roots, size_t nroots)
 
 	for (size_t i = 0; i < nroots && !rc; i++) {
 		item it = {roots[i], 0, 0};
+		const cairn_cid *cid = &roots[i];
+		uint8_t fresh = 1;
 
-		if (roots[i].mh_code != CAIRN_MH_IDENTITY &&
-		    (rc = cairn_seenset_add(ex->seen, &roots[i])) <= 0)
+		if (cid->mh_code != CAIRN_MH_IDENTITY &&
+		    ((rc = claim_cids(ex, &cid, 1, &fresh, &ex->workers[0].by_position)) || !fresh))
 			continue;
 		ring_push(ex, &it, 1, true, &rc);
 	}
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
 int cairn_export_run(cairn_export_stats *stats_out, cairn_export *ex, const cairn_cid *roots,
@@ -1037,6 +1162,8 @@ void cairn_export_free(cairn_export *ex)
 	cairn_free(ex->workers);
 	cairn_free(ex->ring);
 	cairn_seenset_free(ex->seen);
+	cairn_free(ex->owner);
+	pthread_mutex_destroy(&ex->class_lock);
 	cairn_car_writer_free(ex->car);
 	pthread_mutex_destroy(&ex->err_lock);
 	pthread_mutex_destroy(&ex->qlock);

@@ -86,6 +86,7 @@ typedef struct {
 /* The radix table over one run (see the top of the file). */
 typedef struct {
 	entry_run run;
+	uint64_t base;      /* the position of the run's first entry */
 	unsigned bits;
 	uint32_t *starts;   /* 2^bits + 1 entries: the first entry whose
 			     * prefix is at least i; NULL: no table */
@@ -101,6 +102,7 @@ typedef struct {
 	cairn_car_index *idx;
 	cairn_buf idx_bytes;   /* the index built on open; idx points into it */
 	radix rx[RADIX_TABLES]; /* in order of size; unused ones have no starts */
+	uint64_t positions;    /* entries under the radix tables, numbered in order */
 	const uint8_t *map;    /* the whole file, read-only, when mapped */
 	size_t map_len;
 } car_store;
@@ -389,6 +391,31 @@ static inline void prefetch_range(const uint8_t *p, size_t len)
 /* Of a section, what is asked for: the head and a typical IPLD node. */
 #define SECTION_PREFETCH 384
 
+/* The first two steps of a group's lookups, each asking for the lines the
+ * next one reads: the radix slots, then the index entries they name.
+ * rx[i] is NULL for a CID outside the tables. */
+static void prefetch_index(const car_store *cs, const cairn_cid *const *cids, size_t m,
+			   const radix **rx, uint32_t *q)
+{
+	for (size_t i = 0; i < m; i++) {
+		if ((rx[i] = radix_of(cs, cids[i]))) {
+			q[i] = radix_slot(rx[i], cids[i]);
+			__builtin_prefetch(&rx[i]->starts[q[i]]);
+		}
+	}
+	for (size_t i = 0; i < m; i++) {
+		size_t width, lo, hi;
+
+		if (!rx[i])
+			continue;
+		width = rx[i]->run.dlen + 8;
+		lo = rx[i]->starts[q[i]];
+		hi = rx[i]->starts[q[i] + 1];
+		if (hi > lo && hi - lo <= RADIX_SCAN_MAX)
+			prefetch_range(rx[i]->run.p + lo * width, (hi - lo) * width);
+	}
+}
+
 static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 			cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
 {
@@ -400,23 +427,7 @@ static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 		const radix *rx[GET_GROUP];
 		uint32_t q[GET_GROUP];
 
-		for (size_t i = 0; i < m; i++) {
-			if ((rx[i] = radix_of(cs, cids[at + i]))) {
-				q[i] = radix_slot(rx[i], cids[at + i]);
-				__builtin_prefetch(&rx[i]->starts[q[i]]);
-			}
-		}
-		for (size_t i = 0; i < m; i++) {
-			size_t width, lo, hi;
-
-			if (!rx[i])
-				continue;
-			width = rx[i]->run.dlen + 8;
-			lo = rx[i]->starts[q[i]];
-			hi = rx[i]->starts[q[i] + 1];
-			if (hi > lo && hi - lo <= RADIX_SCAN_MAX)
-				prefetch_range(rx[i]->run.p + lo * width, (hi - lo) * width);
-		}
+		prefetch_index(cs, cids + at, m, rx, q);
 		if (cs->map) {
 			for (size_t i = 0; i < m; i++) {
 				uint64_t off, left;
@@ -437,6 +448,51 @@ static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 				rc = not_found(cs, cids[at + i]);
 			if ((rc = fn(at + i, rc < 0 ? rc : 0, v.data, v.len, payload)))
 				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Positions are the entries under the radix tables, table after table:
+ * a CID's is its digest's first entry in its table's run. Only the index
+ * is read, so a CID of the right digest but another codec or version
+ * shares the position (the caller tells them apart), and a digest that
+ * is not in the CAR has none. CIDs outside the tables have none either. */
+static uint64_t car_positions(cairn_store *s)
+{
+	return ((const car_store *)s)->positions;
+}
+
+static int car_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n, uint64_t *pos)
+{
+	const car_store *cs = (const car_store *)s;
+
+	for (size_t at = 0; at < n; at += GET_GROUP) {
+		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP;
+		const radix *rx[GET_GROUP];
+		uint32_t q[GET_GROUP];
+
+		prefetch_index(cs, cids + at, m, rx, q);
+		for (size_t i = 0; i < m; i++) {
+			const cairn_cid *cid = cids[at + i];
+			uint32_t lo, hi;
+			size_t width;
+
+			pos[at + i] = CAIRN_STORE_NO_POSITION;
+			if (!rx[i])
+				continue;
+			width = rx[i]->run.dlen + 8;
+			lo = rx[i]->starts[q[i]];
+			hi = rx[i]->starts[q[i] + 1];
+			for (uint32_t e = lo; e < hi && hi - lo <= RADIX_SCAN_MAX; e++) {
+				int c = memcmp(rx[i]->run.p + (size_t)e * width,
+					       cid->bytes + cid->digest_off, rx[i]->run.dlen);
+
+				if (c == 0)
+					pos[at + i] = rx[i]->base + e;
+				if (c >= 0)
+					break;
+			}
 		}
 	}
 	return 0;
@@ -525,6 +581,8 @@ static const cairn_store_ops car_ops = {
 	.iterate = car_iterate,
 	.free = car_free,
 	.get_many = car_get_many,
+	.positions = car_positions,
+	.locate_many = car_locate_many,
 };
 
 /* Which index: the detached file when the caller names one (it wins over an
@@ -635,8 +693,11 @@ static void build_radix(car_store *cs)
 				alone = false;
 		}
 		if (alone && best->sorted && best->n < UINT32_MAX && best->dlen >= 4 &&
-		    radix_build(&cs->rx[ntables], best))
+		    radix_build(&cs->rx[ntables], best)) {
+			cs->rx[ntables].base = cs->positions;
+			cs->positions += best->n;
 			ntables++;
+		}
 		best->n = 0; /* considered */
 	}
 }

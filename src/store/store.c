@@ -82,6 +82,39 @@ int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 	return 0;
 }
 
+static bool numbers(const cairn_store *s)
+{
+	return s->ops->version >= 3 && s->ops->positions && s->ops->locate_many;
+}
+
+uint64_t cairn_store_positions(cairn_store *s)
+{
+	return s && s->ops && numbers(s) ? s->ops->positions(s) : 0;
+}
+
+int cairn_store_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			    uint64_t *pos)
+{
+	size_t i = 0;
+	int rc;
+
+	CHECK_ARGS(s && s->ops && (cids || !n) && (pos || !n));
+	while (i < n) {
+		size_t end = i + 1;
+
+		if (numbers(s) && cids[i]->mh_code != CAIRN_MH_IDENTITY) {
+			while (end < n && cids[end]->mh_code != CAIRN_MH_IDENTITY)
+				end++;
+			if ((rc = s->ops->locate_many(s, cids + i, end - i, pos + i)))
+				return rc;
+		} else {
+			pos[i] = CAIRN_STORE_NO_POSITION;
+		}
+		i = end;
+	}
+	return 0;
+}
+
 int cairn_store_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid)
 {
 	cairn_buf b = CAIRN_BUF_INIT;

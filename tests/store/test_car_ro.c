@@ -751,6 +751,51 @@ static void radix_block(cairn_cid *cid, uint8_t *data, size_t *len, unsigned i)
 					       mh, digest, (size_t)n), 0);
 }
 
+/* The radix CAR's positions: one per index entry (the block written twice
+ * has two, and is given the first); each block its own, the same for an
+ * alias (its digest under another codec); none for a digest not in the
+ * CAR or an identity CID. */
+static void check_positions(cairn_store *s)
+{
+	uint64_t n = cairn_store_positions(s), *pos, extra[3];
+	const cairn_cid *cids[RADIX_BLOCKS], *more[3];
+	cairn_cid *all = calloc(RADIX_BLOCKS, sizeof(*all)), alias, off, id;
+	uint8_t *taken, data[3000];
+	size_t len;
+
+	assert_int_equal(n, RADIX_BLOCKS + 1);
+	assert_non_null(all);
+	assert_non_null(pos = calloc(RADIX_BLOCKS, sizeof(*pos)));
+	assert_non_null(taken = calloc((size_t)n, 1));
+	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+		radix_block(&all[i], data, &len, i);
+		cids[i] = &all[i];
+	}
+	assert_int_equal(cairn_store_locate_many(s, cids, RADIX_BLOCKS, pos), 0);
+	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+		assert_true(pos[i] < n);
+		assert_int_equal(taken[pos[i]], 0);
+		taken[pos[i]] = 1;
+	}
+	assert_int_equal(cairn_cid_from_digest(&alias, 1, CAIRN_CODEC_CBOR, all[4242].mh_code,
+					       all[4242].bytes + all[4242].digest_off,
+					       all[4242].digest_len), 0);
+	off = all[7];
+	off.bytes[off.digest_off + off.digest_len - 1] ^= 1;
+	assert_int_equal(cairn_cid_compute(&id, 1, CAIRN_CODEC_RAW, CAIRN_MH_IDENTITY,
+					   (const uint8_t *)"id", 2), 0);
+	more[0] = &alias;
+	more[1] = &off;
+	more[2] = &id;
+	assert_int_equal(cairn_store_locate_many(s, more, 3, extra), 0);
+	assert_int_equal(extra[0], pos[4242]);
+	assert_int_equal(extra[1], CAIRN_STORE_NO_POSITION);
+	assert_int_equal(extra[2], CAIRN_STORE_NO_POSITION);
+	free(taken);
+	free(pos);
+	free(all);
+}
+
 static void check_radix_car(const char *path, unsigned version, uint64_t index_codec,
 			    bool no_mmap)
 {
@@ -796,6 +841,7 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 	}
 	check_get_many(s, all, len);
 	free(all);
+	check_positions(s);
 	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
 		radix_block(&cid, data, &len, i);
 		assert_int_equal(cairn_store_get(s, &got, &cid), 0);

@@ -29,7 +29,7 @@ typedef struct entry {
 #define NBUCKETS 64
 
 typedef struct {
-	unsigned get, get_size, has, put, put_many, del, iterate, flush, get_many;
+	unsigned get, get_size, has, put, put_many, del, iterate, flush, get_many, locate_many;
 	unsigned identity; /* calls that carried an identity CID: must stay 0 */
 } counts;
 
@@ -217,6 +217,28 @@ static int fake_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 	return 0;
 }
 
+/* The fake numbers its blocks by their first digest byte. */
+#define FAKE_POSITIONS 256
+
+static uint64_t fake_positions(cairn_store *s)
+{
+	(void)s;
+	return FAKE_POSITIONS;
+}
+
+static int fake_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n, uint64_t *pos)
+{
+	fake *f = as_fake(s);
+
+	f->calls.locate_many++;
+	for (size_t i = 0; i < n; i++) {
+		note(f, cids[i]);
+		pos[i] = *slot_of(f, cids[i]) ? cids[i]->bytes[cids[i]->digest_off]
+					       : CAIRN_STORE_NO_POSITION;
+	}
+	return 0;
+}
+
 static const cairn_store_ops fake_ops = {
 	.version = CAIRN_STORE_OPS_VERSION,
 	.name = "fake",
@@ -230,6 +252,8 @@ static const cairn_store_ops fake_ops = {
 	.flush = fake_flush,
 	.free = fake_free,
 	.get_many = fake_get_many,
+	.positions = fake_positions,
+	.locate_many = fake_locate_many,
 };
 
 static fake *fake_new(void)
@@ -583,6 +607,64 @@ static int many_check(size_t i, int rc, const uint8_t *data, size_t len, void *p
 		assert_memory_equal(data, m->want[i]->bytes.data, len);
 	}
 	return m->calls == m->stop_at ? 55 : 0;
+}
+
+/* locate_many: identity CIDs have no position and the store sees runs of
+ * the others; a store without the operations (or of an older table)
+ * numbers nothing. */
+static void test_locate_many(void **state)
+{
+	static const uint8_t inl[] = "inline";
+	fake *f = fake_new();
+	blk r1, r2, gone;
+	cairn_cid id;
+	const cairn_cid *cids[5];
+	uint64_t pos[5];
+
+	(void)state;
+	raw_block(&r1, "one");
+	raw_block(&r2, "two");
+	raw_block(&gone, "never put");
+	identity_cid(&id, CAIRN_CODEC_RAW, inl, sizeof(inl) - 1);
+	assert_int_equal(cairn_store_put(&f->base, &r1.cid, r1.bytes.data, r1.bytes.len), 0);
+	assert_int_equal(cairn_store_put(&f->base, &r2.cid, r2.bytes.data, r2.bytes.len), 0);
+	cids[0] = &r1.cid;
+	cids[1] = &id;
+	cids[2] = &r2.cid;
+	cids[3] = &gone.cid;
+	cids[4] = &r1.cid;
+
+	reset_counts(f);
+	assert_int_equal(cairn_store_positions(&f->base), FAKE_POSITIONS);
+	assert_int_equal(cairn_store_locate_many(&f->base, cids, 5, pos), 0);
+	assert_int_equal(f->calls.locate_many, 2); /* [r1], [r2, gone, r1] */
+	assert_int_equal(f->calls.identity, 0);
+	assert_int_equal(pos[0], r1.cid.bytes[r1.cid.digest_off]);
+	assert_int_equal(pos[1], CAIRN_STORE_NO_POSITION);
+	assert_int_equal(pos[2], r2.cid.bytes[r2.cid.digest_off]);
+	assert_int_equal(pos[3], CAIRN_STORE_NO_POSITION);
+	assert_int_equal(pos[4], pos[0]);
+	assert_int_equal(cairn_store_locate_many(&f->base, cids, 0, pos), 0);
+
+	for (int take = 0; take < 3; take++) {
+		f->ops = fake_ops;
+		if (take == 0)
+			f->ops.version = 2;
+		else if (take == 1)
+			f->ops.positions = NULL;
+		else
+			f->ops.locate_many = NULL;
+		reset_counts(f);
+		assert_int_equal(cairn_store_positions(&f->base), 0);
+		assert_int_equal(cairn_store_locate_many(&f->base, cids, 5, pos), 0);
+		assert_int_equal(f->calls.locate_many, 0);
+		for (size_t i = 0; i < 5; i++)
+			assert_int_equal(pos[i], CAIRN_STORE_NO_POSITION);
+	}
+	blk_free(&r1);
+	blk_free(&r2);
+	blk_free(&gone);
+	cairn_store_free(&f->base);
 }
 
 static void test_get_many(void **state)
@@ -1138,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_put_many_drops_identity),
 		cmocka_unit_test(test_put_many_fallback),
 		cmocka_unit_test(test_get_many),
+		cmocka_unit_test(test_locate_many),
 		cmocka_unit_test(test_get_size_fallback),
 		cmocka_unit_test(test_has_fallback),
 		cmocka_unit_test(test_null_ops),
