@@ -72,6 +72,10 @@ typedef struct cairn_store_ops {
 	uint64_t (*positions)(cairn_store *s);
 	int (*locate_many)(cairn_store *s, const cairn_cid *const *cids, size_t n,
 			   uint64_t *pos);
+	/* Version 3, optional: get_many with each CID's position (or
+	 * CAIRN_STORE_NO_POSITION), to skip the lookups. */
+	int (*get_many_at)(cairn_store *s, const cairn_cid *const *cids, const uint64_t *pos,
+			   size_t n, cairn_buf *scratch, cairn_store_block_fn fn, void *payload);
 } cairn_store_ops;
 
 struct cairn_store {
@@ -97,6 +101,12 @@ CAIRN_API int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids,
  * differ only in version, codec or multihash code may share it, and a
  * caller tells them apart. Always the same answer for the same CID. */
 CAIRN_API uint64_t cairn_store_positions(cairn_store *s);
+/* cairn_store_get_many, where pos[i] is the position locate_many gave
+ * cids[i] (or CAIRN_STORE_NO_POSITION): a store may read the block there
+ * without looking it up again. The same answers as get_many. */
+CAIRN_API int cairn_store_get_many_at(cairn_store *s, const cairn_cid *const *cids,
+				      const uint64_t *pos, size_t n, cairn_buf *scratch,
+				      cairn_store_block_fn fn, void *payload);
 CAIRN_API int cairn_store_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 				      uint64_t *pos);
 CAIRN_API int cairn_store_get_size(cairn_store *s, uint64_t *size_out, const cairn_cid *cid);

@@ -103,6 +103,7 @@ static inline void spin_pause(void)
 
 typedef struct item {
 	cairn_cid cid;
+	uint64_t pos;           /* its block's position, when claimed by one */
 	uint32_t depth;
 	uint32_t tag;           /* for the links callback; the roots' is 0 */
 } item;
@@ -524,6 +525,7 @@ static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth, uint32_t 
 		w->cap = cap;
 	}
 	w->stack[w->len].cid = *cid;
+	w->stack[w->len].pos = CAIRN_STORE_NO_POSITION;
 	w->stack[w->len].depth = depth;
 	w->stack[w->len].tag = tag;
 	w->len++;
@@ -579,7 +581,8 @@ static uint8_t class_of(cairn_export *ex, const cairn_cid *cid)
 }
 
 /* Claims `k` CIDs (none identity): fresh[i] is 1 for each one this call
- * claimed, 0 for one claimed before. Where the store numbers blocks, a
+ * claimed, 0 for one claimed before; pos[i] is its position, if the store
+ * gave one (the read then skips the lookup). Where the store numbers blocks, a
  * CID is claimed by its position: one byte per position, set once (by a
  * compare-and-swap) to the class of the first CID claimed there. The
  * position names the digest, the class the rest of the CID, so a byte
@@ -591,16 +594,19 @@ static uint8_t class_of(cairn_export *ex, const cairn_cid *cid)
  * locks out of the common case: a byte per block instead of 48 bytes per
  * CID, and the index lookup the read would make anyway. */
 static int claim_cids(cairn_export *ex, const cairn_cid *const *cids, size_t k, uint8_t *fresh,
-		      _Atomic uint64_t *by_position)
+		      uint64_t *pos, _Atomic uint64_t *by_position)
 {
 	const cairn_cid *rest[CLAIM_GROUP];
 	uint8_t rest_fresh[CLAIM_GROUP], at[CLAIM_GROUP];
-	uint64_t pos[CLAIM_GROUP], claimed = 0;
+	uint64_t claimed = 0;
 	size_t m = 0;
 	int rc;
 
-	if (!ex->owner)
+	if (!ex->owner) {
+		for (size_t i = 0; i < k; i++)
+			pos[i] = CAIRN_STORE_NO_POSITION;
 		return cairn_seenset_add_many(ex->seen, cids, k, fresh);
+	}
 	if ((rc = cairn_store_locate_many(ex->store, cids, k, pos)))
 		return rc;
 	for (size_t i = 0; i < k; i++)
@@ -641,6 +647,7 @@ static int claim_cids(cairn_export *ex, const cairn_cid *const *cids, size_t k, 
 static int claim(worker *w, size_t from)
 {
 	const cairn_cid *cids[CLAIM_GROUP];
+	uint64_t pos[CLAIM_GROUP];
 	uint8_t fresh[CLAIM_GROUP];
 	size_t at = from, kept = from;
 	int rc;
@@ -651,13 +658,18 @@ static int claim(worker *w, size_t from)
 		for (; end < w->len && k < CLAIM_GROUP; end++)
 			if (w->stack[end].cid.mh_code != CAIRN_MH_IDENTITY)
 				cids[k++] = &w->stack[end].cid;
-		if (k && (rc = claim_cids(w->ex, cids, k, fresh, &w->by_position))) {
+		if (k && (rc = claim_cids(w->ex, cids, k, fresh, pos, &w->by_position))) {
 			w->len = kept; /* what is left was never claimed */
 			return rc;
 		}
 		for (size_t i = at, j = 0; i < end; i++) {
-			if (w->stack[i].cid.mh_code != CAIRN_MH_IDENTITY && !fresh[j++])
-				continue;
+			if (w->stack[i].cid.mh_code != CAIRN_MH_IDENTITY) {
+				if (!fresh[j]) {
+					j++;
+					continue;
+				}
+				w->stack[i].pos = pos[j++];
+			}
 			if (kept != i)
 				w->stack[kept] = w->stack[i];
 			kept++;
@@ -765,14 +777,17 @@ static int process_group(worker *w, const item *items, size_t n, size_t from)
 {
 	cairn_export *ex = w->ex;
 	const cairn_cid *cids[GROUP];
+	uint64_t pos[GROUP];
 	group_ctx g = {w, items};
 	int rc;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		cids[i] = &items[i].cid;
+		pos[i] = items[i].pos;
+	}
 	if (ex->opts.serialize_gets)
 		pthread_mutex_lock(&ex->get_lock);
-	rc = cairn_store_get_many(ex->store, cids, n, &w->block, on_block, &g);
+	rc = cairn_store_get_many_at(ex->store, cids, pos, n, &w->block, on_block, &g);
 	if (ex->opts.serialize_gets)
 		pthread_mutex_unlock(&ex->get_lock);
 	return rc ? rc : claim(w, from);
@@ -983,12 +998,13 @@ static int queue_roots(cairn_export *ex, const cairn_cid *roots, size_t nroots)
 	int rc = 0;
 
 	for (size_t i = 0; i < nroots && !rc; i++) {
-		item it = {roots[i], 0, 0};
+		item it = {roots[i], CAIRN_STORE_NO_POSITION, 0, 0};
 		const cairn_cid *cid = &roots[i];
 		uint8_t fresh = 1;
 
 		if (cid->mh_code != CAIRN_MH_IDENTITY &&
-		    ((rc = claim_cids(ex, &cid, 1, &fresh, &ex->workers[0].by_position)) || !fresh))
+		    ((rc = claim_cids(ex, &cid, 1, &fresh, &it.pos, &ex->workers[0].by_position)) ||
+		     !fresh))
 			continue;
 		ring_push(ex, &it, 1, true, &rc);
 	}

@@ -254,6 +254,19 @@ static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, si
 	return total;
 }
 
+/* The section at payload offset `off`: `probe`'s answer if it holds
+ * `cid`'s multihash, 0 if another, or an error. */
+static int probe_at(const car_store *cs, const cairn_cid *cid, uint64_t off, uint8_t *buf,
+		    size_t window, probe_fn probe, void *ctx)
+{
+	head h;
+	int rc;
+
+	if ((rc = read_head(&h, cs, off, buf, window)) == 0)
+		rc = cairn_cid_multihash_equal(&h.cid, cid) ? probe(cs, &h, ctx) : 0;
+	return rc;
+}
+
 /* Tries every offset the index gives for `cid` until `probe` finds it,
  * reading up to `window` bytes at each (HEAD_MAX to GET_WINDOW). Returns 1
  * if found, 0 if not (nothing set), or the first offset's error with its
@@ -277,10 +290,7 @@ static int lookup(const car_store *cs, const cairn_cid *cid, size_t window, prob
 		n = m < n ? m : n;
 	}
 	for (int i = 0; i < n; i++) {
-		head h;
-
-		if ((rc = read_head(&h, cs, offs[i], buf, window)) == 0)
-			rc = cairn_cid_multihash_equal(&h.cid, cid) ? probe(cs, &h, ctx) : 0;
+		rc = probe_at(cs, cid, offs[i], buf, window, probe, ctx);
 		if (rc == 1 || (rc < 0 && !offset_error(rc)))
 			break;
 		if (rc < 0 && !first) {
@@ -453,6 +463,70 @@ static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 	return 0;
 }
 
+/* The index entry at `pos`, a position car_locate_many gave; NULL for
+ * one outside the tables. */
+static const uint8_t *position_entry(const car_store *cs, uint64_t pos, size_t *dlen)
+{
+	for (size_t t = 0; t < RADIX_TABLES && cs->rx[t].starts; t++) {
+		const radix *rx = &cs->rx[t];
+
+		if (pos - rx->base < rx->run.n) {
+			*dlen = rx->run.dlen;
+			return rx->run.p + (size_t)(pos - rx->base) * (rx->run.dlen + 8);
+		}
+	}
+	return NULL;
+}
+
+/* get_many where the caller knows the positions: the entry at a position
+ * names the section, so the radix slot and the search are skipped (two of
+ * a get's three misses). A section that does not hold the CID (the
+ * position was not its, or the index lies), a CID of no position and an
+ * unmapped file are looked up as get does, so the answers are get_many's. */
+static int car_get_many_at(cairn_store *s, const cairn_cid *const *cids, const uint64_t *pos,
+			   size_t n, cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+{
+	const car_store *cs = (const car_store *)s;
+	uint64_t room = cs->data_end - cs->data_offset;
+	int rc;
+
+	for (size_t at = 0; at < n; at += GET_GROUP) {
+		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP, dlen[GET_GROUP];
+		const uint8_t *entry[GET_GROUP];
+		uint64_t off[GET_GROUP];
+
+		for (size_t i = 0; i < m; i++) {
+			entry[i] = NULL;
+			if (cs->map && pos[at + i] != CAIRN_STORE_NO_POSITION &&
+			    (entry[i] = position_entry(cs, pos[at + i], &dlen[i])))
+				__builtin_prefetch(entry[i] + dlen[i]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			if (!entry[i])
+				continue;
+			off[i] = load_le64(entry[i] + dlen[i]);
+			if (off[i] < room)
+				prefetch_range(cs->map + cs->data_offset + off[i],
+					       room - off[i] < SECTION_PREFETCH ? (size_t)(room - off[i])
+										  : SECTION_PREFETCH);
+		}
+		for (size_t i = 0; i < m; i++) {
+			view v = {scratch, NULL, 0};
+
+			rc = entry[i] ? probe_at(cs, cids[at + i], off[i], NULL, GET_WINDOW, probe_view,
+						 &v)
+				      : 0;
+			if (rc != 1)
+				rc = lookup(cs, cids[at + i], GET_WINDOW, probe_view, &v);
+			if (rc == 0)
+				rc = not_found(cs, cids[at + i]);
+			if ((rc = fn(at + i, rc < 0 ? rc : 0, v.data, v.len, payload)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
 /* Positions are the entries under the radix tables, table after table:
  * a CID's is its digest's first entry in its table's run. Only the index
  * is read, so a CID of the right digest but another codec or version
@@ -583,6 +657,7 @@ static const cairn_store_ops car_ops = {
 	.get_many = car_get_many,
 	.positions = car_positions,
 	.locate_many = car_locate_many,
+	.get_many_at = car_get_many_at,
 };
 
 /* Which index: the detached file when the caller names one (it wins over an

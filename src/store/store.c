@@ -50,15 +50,22 @@ static int run_block(size_t i, int rc, const uint8_t *data, size_t len, void *pa
 	return r->fn(r->base + i, rc, data, len, r->payload);
 }
 
-int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
-			 cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+static bool numbers(const cairn_store *s)
 {
-	bool batched;
+	return s->ops->version >= 3 && s->ops->positions && s->ops->locate_many;
+}
+
+/* Both get_many wrappers: runs of non-identity CIDs to the store's own
+ * get_many_at (with positions) or get_many, if it has them; identity CIDs
+ * and the rest one get at a time. */
+static int get_many(cairn_store *s, const cairn_cid *const *cids, const uint64_t *pos, size_t n,
+		    cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+{
+	bool at = pos && numbers(s) && s->ops->get_many_at;
+	bool batched = at || (s->ops->version >= 2 && s->ops->get_many);
 	size_t i = 0;
 	int rc;
 
-	CHECK_ARGS(s && s->ops && (cids || !n) && scratch && fn);
-	batched = s->ops->version >= 2 && s->ops->get_many;
 	while (i < n) {
 		const cairn_cid *cid = cids[i];
 		size_t end = i + 1;
@@ -69,7 +76,10 @@ int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 
 			while (end < n && cids[end]->mh_code != CAIRN_MH_IDENTITY)
 				end++;
-			if ((rc = s->ops->get_many(s, cids + i, end - i, scratch, run_block, &r)))
+			rc = at ? s->ops->get_many_at(s, cids + i, pos + i, end - i, scratch,
+						      run_block, &r)
+				: s->ops->get_many(s, cids + i, end - i, scratch, run_block, &r);
+			if (rc)
 				return rc;
 		} else {
 			got = cairn_store_get(s, scratch, cid);
@@ -82,9 +92,18 @@ int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
 	return 0;
 }
 
-static bool numbers(const cairn_store *s)
+int cairn_store_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			 cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
 {
-	return s->ops->version >= 3 && s->ops->positions && s->ops->locate_many;
+	CHECK_ARGS(s && s->ops && (cids || !n) && scratch && fn);
+	return get_many(s, cids, NULL, n, scratch, fn, payload);
+}
+
+int cairn_store_get_many_at(cairn_store *s, const cairn_cid *const *cids, const uint64_t *pos,
+			    size_t n, cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+{
+	CHECK_ARGS(s && s->ops && (cids || !n) && (pos || !n) && scratch && fn);
+	return get_many(s, cids, pos, n, scratch, fn, payload);
 }
 
 uint64_t cairn_store_positions(cairn_store *s)

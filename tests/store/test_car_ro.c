@@ -791,6 +791,38 @@ static void check_positions(cairn_store *s)
 	assert_int_equal(extra[0], pos[4242]);
 	assert_int_equal(extra[1], CAIRN_STORE_NO_POSITION);
 	assert_int_equal(extra[2], CAIRN_STORE_NO_POSITION);
+
+	/* get_many_at answers as get: with the right positions, with none,
+	 * and with wrong ones (another block's, one past the end). */
+	{
+		cairn_buf scratch = CAIRN_BUF_INIT;
+		many_check m = {s, all, 0, 0, CAIRN_BUF_INIT};
+
+		for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+			if (i % 7 == 1)
+				pos[i] = CAIRN_STORE_NO_POSITION;
+			else if (i % 7 == 2)
+				pos[i] = pos[(i * 31) % RADIX_BLOCKS];
+			else if (i % 7 == 3)
+				pos[i] = n + i;
+		}
+		assert_int_equal(cairn_store_get_many_at(s, cids, pos, RADIX_BLOCKS, &scratch,
+							 many_block, &m), 0);
+		assert_int_equal(m.next, RADIX_BLOCKS);
+		m.next = 0;
+		m.stop_at = 19;
+		assert_int_equal(cairn_store_get_many_at(s, cids, pos, RADIX_BLOCKS, &scratch,
+							 many_block, &m), 77);
+		assert_int_equal(m.next, 19);
+		/* A CID not in the CAR, at a position of one that is. */
+		cairn_buf_free(&m.want);
+		m = (many_check){s, &off, 0, 0, CAIRN_BUF_INIT};
+		assert_int_equal(cairn_store_get_many_at(s, more + 1, pos, 1, &scratch, many_block,
+							 &m), 0);
+		assert_int_equal(m.next, 1);
+		cairn_buf_free(&m.want);
+		cairn_buf_free(&scratch);
+	}
 	free(taken);
 	free(pos);
 	free(all);
