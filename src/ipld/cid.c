@@ -45,11 +45,16 @@ int cairn_cid_from_digest(cairn_cid *out, unsigned version, uint64_t codec,
 	return 0;
 }
 
+/* A CIDv1's longest form: version, codec and hash code of up to nine
+ * varint bytes each (under 2^63), the digest length in two. */
+_Static_assert(1 + 9 + 9 + 2 + CAIRN_MH_DIGEST_MAX <= CAIRN_CID_MAX_BYTES,
+	       "a decoded CID fits in cairn_cid");
+
 int cairn_cid_decode(cairn_cid *out, size_t *used_out, const uint8_t *p, size_t len)
 {
 	const uint8_t *digest;
 	uint64_t version = 0, codec = CAIRN_CODEC_DAG_PB, mh_code;
-	size_t off = 0, used, digest_len;
+	size_t off = 0, used, digest_len, mh_off;
 	int rc;
 
 	if (len >= 2 && p[0] == 0x12 && p[1] == 0x20) {
@@ -75,16 +80,27 @@ int cairn_cid_decode(cairn_cid *out, size_t *used_out, const uint8_t *p, size_t 
 	if (cairn_varint_decode(&codec, &used, p + off, len - off))
 		return cairn_error_prefix("CID codec at byte %zu: ", off);
 	off += used;
+	mh_off = off;
 	if (cairn_multihash_decode(&mh_code, &digest, &digest_len, &used, p + off, len - off))
 		return cairn_error_prefix("CID at byte %zu: ", off);
 	off += used;
 	if (!used_out && off != len)
 		return cairn_error_set(CAIRN_ECORRUPT, "CID: at byte %zu: %zu extra bytes after the CID",
 				       off, len - off);
-	rc = cairn_cid_from_digest(out, 1, codec, mh_code, digest, digest_len);
-	if (rc)
-		return rc;
-	/* Re-encoding must give the same bytes; varints are minimal so it does. */
+	if (codec >> 63 || mh_code >> 63)
+		return cairn_error_set(CAIRN_EINVAL, "CID: codec or hash code over 2^63");
+	/* The bytes are what cairn_cid_from_digest would write (varints are
+	 * minimal, the digest bounded: see the assertion above), so they are copied
+	 * instead of encoded again: a DAG's links are most of what is decoded. */
+	memset(out, 0, offsetof(cairn_cid, bytes));
+	memcpy(out->bytes, p, off);
+	out->len = (uint16_t)off;
+	out->version = 1;
+	out->mh_off = (uint8_t)mh_off;
+	out->digest_off = (uint8_t)(digest - p);
+	out->digest_len = (uint8_t)digest_len;
+	out->codec = codec;
+	out->mh_code = mh_code;
 	if (used_out)
 		*used_out = off;
 	return 0;

@@ -403,12 +403,11 @@ static inline void prefetch_range(const uint8_t *p, size_t len)
 
 /* The first two steps of a group's lookups, each asking for the lines the
  * next one reads: the radix slots, then the index entries they name.
- * rx[i] is NULL for a CID outside the tables. */
-static void prefetch_index(const car_store *cs, const cairn_cid *const *cids, size_t m,
-			   const radix **rx, uint32_t *q)
+ * rx[i] is the CID's table (radix_of), NULL to pass it over. */
+static void prefetch_index(const cairn_cid *const *cids, size_t m, const radix **rx, uint32_t *q)
 {
 	for (size_t i = 0; i < m; i++) {
-		if ((rx[i] = radix_of(cs, cids[i]))) {
+		if (rx[i]) {
 			q[i] = radix_slot(rx[i], cids[i]);
 			__builtin_prefetch(&rx[i]->starts[q[i]]);
 		}
@@ -426,43 +425,6 @@ static void prefetch_index(const car_store *cs, const cairn_cid *const *cids, si
 	}
 }
 
-static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
-			cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
-{
-	const car_store *cs = (const car_store *)s;
-	int rc;
-
-	for (size_t at = 0; at < n; at += GET_GROUP) {
-		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP;
-		const radix *rx[GET_GROUP];
-		uint32_t q[GET_GROUP];
-
-		prefetch_index(cs, cids + at, m, rx, q);
-		if (cs->map) {
-			for (size_t i = 0; i < m; i++) {
-				uint64_t off, left;
-
-				if (find(cs, cids[at + i], &off, 1) < 1 ||
-				    off >= cs->data_end - cs->data_offset)
-					continue;
-				left = cs->data_end - cs->data_offset - off;
-				prefetch_range(cs->map + cs->data_offset + off,
-					       left < SECTION_PREFETCH ? (size_t)left : SECTION_PREFETCH);
-			}
-		}
-		for (size_t i = 0; i < m; i++) {
-			view v = {scratch, NULL, 0};
-
-			rc = lookup(cs, cids[at + i], GET_WINDOW, probe_view, &v);
-			if (rc == 0)
-				rc = not_found(cs, cids[at + i]);
-			if ((rc = fn(at + i, rc < 0 ? rc : 0, v.data, v.len, payload)))
-				return rc;
-		}
-	}
-	return 0;
-}
-
 /* The index entry at `pos`, a position car_locate_many gave; NULL for
  * one outside the tables. */
 static const uint8_t *position_entry(const car_store *cs, uint64_t pos, size_t *dlen)
@@ -478,53 +440,78 @@ static const uint8_t *position_entry(const car_store *cs, uint64_t pos, size_t *
 	return NULL;
 }
 
-/* get_many where the caller knows the positions: the entry at a position
- * names the section, so the radix slot and the search are skipped (two of
- * a get's three misses). A section that does not hold the CID (the
- * position was not its, or the index lies), a CID of no position and an
- * unmapped file are looked up as get does, so the answers are get_many's. */
+/* One group of get_many: each CID's index entry is found through its
+ * position when the caller gave one (the radix slot and the search
+ * skipped), else through the radix table; the entries' lines, then the
+ * sections', are asked for before any is read. A section that does not
+ * hold the CID (a wrong position, an index that lies), a CID outside the
+ * tables and an unmapped file are looked up as get does, so the answers
+ * are get's. */
+static int get_group(const car_store *cs, const cairn_cid *const *cids, const uint64_t *pos,
+		     size_t m, size_t base, cairn_buf *scratch, cairn_store_block_fn fn,
+		     void *payload)
+{
+	uint64_t room = cs->data_end - cs->data_offset, off[GET_GROUP];
+	const uint8_t *entry[GET_GROUP];
+	size_t dlen[GET_GROUP], nrx = 0;
+	const radix *rx[GET_GROUP];
+	uint32_t q[GET_GROUP];
+	int rc;
+
+	for (size_t i = 0; i < m; i++) {
+		entry[i] = NULL;
+		rx[i] = NULL;
+		if (pos && cs->map && pos[i] != CAIRN_STORE_NO_POSITION &&
+		    (entry[i] = position_entry(cs, pos[i], &dlen[i])))
+			__builtin_prefetch(entry[i] + dlen[i]);
+		else if ((rx[i] = radix_of(cs, cids[i])) != NULL)
+			nrx++;
+	}
+	if (nrx)
+		prefetch_index(cids, m, rx, q);
+	for (size_t i = 0; i < m && cs->map; i++) {
+		if (entry[i])
+			off[i] = load_le64(entry[i] + dlen[i]);
+		else if (find(cs, cids[i], &off[i], 1) < 1)
+			continue;
+		if (off[i] < room)
+			prefetch_range(cs->map + cs->data_offset + off[i],
+				       room - off[i] < SECTION_PREFETCH ? (size_t)(room - off[i])
+									  : SECTION_PREFETCH);
+	}
+	for (size_t i = 0; i < m; i++) {
+		view v = {scratch, NULL, 0};
+
+		rc = entry[i] ? probe_at(cs, cids[i], off[i], NULL, GET_WINDOW, probe_view, &v) : 0;
+		if (rc != 1)
+			rc = lookup(cs, cids[i], GET_WINDOW, probe_view, &v);
+		if (rc == 0)
+			rc = not_found(cs, cids[i]);
+		if ((rc = fn(base + i, rc < 0 ? rc : 0, v.data, v.len, payload)))
+			return rc;
+	}
+	return 0;
+}
+
 static int car_get_many_at(cairn_store *s, const cairn_cid *const *cids, const uint64_t *pos,
 			   size_t n, cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
 {
-	const car_store *cs = (const car_store *)s;
-	uint64_t room = cs->data_end - cs->data_offset;
 	int rc;
 
 	for (size_t at = 0; at < n; at += GET_GROUP) {
-		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP, dlen[GET_GROUP];
-		const uint8_t *entry[GET_GROUP];
-		uint64_t off[GET_GROUP];
+		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP;
 
-		for (size_t i = 0; i < m; i++) {
-			entry[i] = NULL;
-			if (cs->map && pos[at + i] != CAIRN_STORE_NO_POSITION &&
-			    (entry[i] = position_entry(cs, pos[at + i], &dlen[i])))
-				__builtin_prefetch(entry[i] + dlen[i]);
-		}
-		for (size_t i = 0; i < m; i++) {
-			if (!entry[i])
-				continue;
-			off[i] = load_le64(entry[i] + dlen[i]);
-			if (off[i] < room)
-				prefetch_range(cs->map + cs->data_offset + off[i],
-					       room - off[i] < SECTION_PREFETCH ? (size_t)(room - off[i])
-										  : SECTION_PREFETCH);
-		}
-		for (size_t i = 0; i < m; i++) {
-			view v = {scratch, NULL, 0};
-
-			rc = entry[i] ? probe_at(cs, cids[at + i], off[i], NULL, GET_WINDOW, probe_view,
-						 &v)
-				      : 0;
-			if (rc != 1)
-				rc = lookup(cs, cids[at + i], GET_WINDOW, probe_view, &v);
-			if (rc == 0)
-				rc = not_found(cs, cids[at + i]);
-			if ((rc = fn(at + i, rc < 0 ? rc : 0, v.data, v.len, payload)))
-				return rc;
-		}
+		if ((rc = get_group((const car_store *)s, cids + at, pos ? pos + at : NULL, m, at,
+				    scratch, fn, payload)))
+			return rc;
 	}
 	return 0;
+}
+
+static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
+			cairn_buf *scratch, cairn_store_block_fn fn, void *payload)
+{
+	return car_get_many_at(s, cids, NULL, n, scratch, fn, payload);
 }
 
 /* Positions are the entries under the radix tables, table after table:
@@ -546,7 +533,9 @@ static int car_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t 
 		const radix *rx[GET_GROUP];
 		uint32_t q[GET_GROUP];
 
-		prefetch_index(cs, cids + at, m, rx, q);
+		for (size_t i = 0; i < m; i++)
+			rx[i] = radix_of(cs, cids[at + i]);
+		prefetch_index(cids + at, m, rx, q);
 		for (size_t i = 0; i < m; i++) {
 			const cairn_cid *cid = cids[at + i];
 			uint32_t lo, hi;
