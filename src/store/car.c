@@ -524,35 +524,74 @@ static uint64_t car_positions(cairn_store *s)
 	return ((const car_store *)s)->positions;
 }
 
+/* Orders an index entry's digest against `digest` (dlen >= 4, as the
+ * tables require): the first eight bytes as a number, the rest by memcmp
+ * only when those are equal; most entries of a slot differ early. */
+static inline int digest_cmp(const uint8_t *e, const uint8_t *digest, size_t dlen)
+{
+	if (dlen >= 8) {
+		uint64_t x, y;
+
+		memcpy(&x, e, 8);
+		memcpy(&y, digest, 8);
+		if (x != y) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+#endif
+			return x < y ? -1 : 1;
+		}
+		return memcmp(e + 8, digest + 8, dlen - 8);
+	}
+	return memcmp(e, digest, dlen);
+}
+
+/* A software pipeline over the CIDs, LOCATE_AHEAD apart: the radix slot
+ * of CID i + 2 * LOCATE_AHEAD is asked for, the entries of CID i +
+ * LOCATE_AHEAD (its slot read by now), and CID i compared (its entries
+ * read by now), so the misses stay outstanding all along instead of in
+ * bursts that drain. */
+#define LOCATE_AHEAD 16
+#define LOCATE_RING 64 /* > 2 * LOCATE_AHEAD, a power of two */
+
 static int car_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t n, uint64_t *pos)
 {
 	const car_store *cs = (const car_store *)s;
+	const radix *rx[LOCATE_RING];
+	uint32_t q[LOCATE_RING], lo[LOCATE_RING], hi[LOCATE_RING];
 
-	for (size_t at = 0; at < n; at += GET_GROUP) {
-		size_t m = n - at < GET_GROUP ? n - at : GET_GROUP;
-		const radix *rx[GET_GROUP];
-		uint32_t q[GET_GROUP];
+	for (size_t i = 0; i < n + 2 * LOCATE_AHEAD; i++) {
+		size_t r = i % LOCATE_RING;
 
-		for (size_t i = 0; i < m; i++)
-			rx[i] = radix_of(cs, cids[at + i]);
-		prefetch_index(cids + at, m, rx, q);
-		for (size_t i = 0; i < m; i++) {
-			const cairn_cid *cid = cids[at + i];
-			uint32_t lo, hi;
-			size_t width;
+		if (i < n && (rx[r] = radix_of(cs, cids[i]))) {
+			q[r] = radix_slot(rx[r], cids[i]);
+			__builtin_prefetch(&rx[r]->starts[q[r]]);
+		}
+		if (i >= LOCATE_AHEAD && i - LOCATE_AHEAD < n) {
+			size_t j = (i - LOCATE_AHEAD) % LOCATE_RING, width;
 
-			pos[at + i] = CAIRN_STORE_NO_POSITION;
-			if (!rx[i])
+			if (rx[j]) {
+				width = rx[j]->run.dlen + 8;
+				lo[j] = rx[j]->starts[q[j]];
+				hi[j] = rx[j]->starts[q[j] + 1];
+				if (hi[j] > lo[j] && hi[j] - lo[j] <= RADIX_SCAN_MAX)
+					prefetch_range(rx[j]->run.p + (size_t)lo[j] * width,
+						       (size_t)(hi[j] - lo[j]) * width);
+			}
+		}
+		if (i >= 2 * LOCATE_AHEAD) {
+			size_t k = i - 2 * LOCATE_AHEAD, j = k % LOCATE_RING;
+			const cairn_cid *cid = cids[k];
+
+			pos[k] = CAIRN_STORE_NO_POSITION;
+			if (!rx[j] || hi[j] - lo[j] > RADIX_SCAN_MAX)
 				continue;
-			width = rx[i]->run.dlen + 8;
-			lo = rx[i]->starts[q[i]];
-			hi = rx[i]->starts[q[i] + 1];
-			for (uint32_t e = lo; e < hi && hi - lo <= RADIX_SCAN_MAX; e++) {
-				int c = memcmp(rx[i]->run.p + (size_t)e * width,
-					       cid->bytes + cid->digest_off, rx[i]->run.dlen);
+			for (uint32_t e = lo[j]; e < hi[j]; e++) {
+				int c = digest_cmp(rx[j]->run.p + (size_t)e * (rx[j]->run.dlen + 8),
+						   cid->bytes + cid->digest_off, rx[j]->run.dlen);
 
 				if (c == 0)
-					pos[at + i] = rx[i]->base + e;
+					pos[k] = rx[j]->base + e;
 				if (c >= 0)
 					break;
 			}
