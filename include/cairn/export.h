@@ -73,7 +73,7 @@ typedef struct cairn_export_options {
 	unsigned workers;          /* 0: one per online core */
 	uint64_t memory;           /* for what has been seen, in bytes; 0: 256 MiB.
 				    * A store that numbers its blocks (a CAR with
-				    * an index) takes a byte per block of it when
+				    * an index) takes two bits per block of it when
 				    * that is at most half; the seen-set the rest */
 	const char *spill_dir;     /* the seen-set's temporary file; NULL: $TMPDIR or /tmp */
 	int32_t max_depth;         /* follow links this many levels below the roots:

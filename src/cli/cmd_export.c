@@ -15,8 +15,8 @@ static const cli_opt export_opts[] = {
 	{"from", 'f', "CAR", "read the blocks from this CAR (CARv2 index, or one built on open)"},
 	CLI_OPT_REPO,
 	{"workers", 'j', "N", "worker threads reading blocks and scanning links (default: one per core)"},
-	{"memory", 'm', "SIZE", "memory for the CIDs seen: a byte per block of an indexed CAR, the rest a set that spills to disk (default 256MiB)"},
-	{"seen-by-cid", 0, NULL, "keep every CID seen in the spilling set, not as a byte per block (slower; to test the set)"},
+	{"memory", 'm', "SIZE", "memory for the CIDs seen: two bits per block of an indexed CAR, the rest a set that spills to disk (default 256MiB)"},
+	{"seen-by-cid", 0, NULL, "keep every CID seen in the spilling set, not as two bits per block (slower; to test the set)"},
 	{"spill-dir", 0, "DIR", "where the set spills (default $TMPDIR, else /tmp)"},
 	{"depth", 'd', "N", "follow links only N levels below the roots (0: the roots alone)"},
 	{"codecs", 0, "LIST", "follow links only out of blocks of these codecs (default dag-pb,dag-cbor,dag-json)"},
@@ -305,7 +305,7 @@ const cli_cmd cli_export_cmd = {
 		"the order the workers met them, not depth-first order.\n"
 		"\n"
 		"Memory stays bounded: what has been seen takes --memory bytes. From an\n"
-		"indexed CAR (a CARv2, or a CARv1 indexed on open) that is a byte per\n"
+		"indexed CAR (a CARv2, or a CARv1 indexed on open) that is two bits per\n"
 		"block; the CIDs it cannot number go to a set that spills sorted runs\n"
 		"to an unlinked file (--spill-dir) past the budget, so a DAG of any\n"
 		"size can be exported. The CAR is written to OUT.car.partial and renamed\n"
