@@ -221,6 +221,28 @@ static inline uint32_t radix_slot(const radix *rx, const cairn_cid *cid)
 	return load_be32(cid->bytes + cid->digest_off) >> (32 - rx->bits);
 }
 
+/* Orders an index entry's digest against `digest` (dlen >= 4, as the
+ * tables require): the first eight bytes as a number, the rest by memcmp
+ * only when those are equal; most entries of a slot differ early. */
+static inline int digest_cmp(const uint8_t *e, const uint8_t *digest, size_t dlen)
+{
+	if (dlen >= 8) {
+		uint64_t x, y;
+
+		memcpy(&x, e, 8);
+		memcpy(&y, digest, 8);
+		if (x != y) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+#endif
+			return x < y ? -1 : 1;
+		}
+		return memcmp(e + 8, digest + 8, dlen - 8);
+	}
+	return memcmp(e, digest, dlen);
+}
+
 /* cairn_car_index_find through the radix table when `cid` is in its run:
  * the same count and offsets, in the same (index) order. */
 static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, size_t max)
@@ -241,7 +263,7 @@ static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, si
 		return cairn_car_index_find(cs->idx, cid, offsets, max);
 	for (uint32_t i = lo; i < hi; i++) {
 		const uint8_t *e = rx->run.p + (size_t)i * width;
-		int c = memcmp(e, digest, rx->run.dlen);
+		int c = digest_cmp(e, digest, rx->run.dlen);
 
 		if (c > 0)
 			break;
@@ -401,6 +423,18 @@ static inline void prefetch_range(const uint8_t *p, size_t len)
 /* Of a section, what is asked for: the head and a typical IPLD node. */
 #define SECTION_PREFETCH 384
 
+/* The entries [lo, hi) of radix slot `q` (its line read now), and their
+ * lines asked for when the slot is short enough to be searched. */
+static void slot_entries(const radix *rx, uint32_t q, uint32_t *lo, uint32_t *hi)
+{
+	size_t width = rx->run.dlen + 8;
+
+	*lo = rx->starts[q];
+	*hi = rx->starts[q + 1];
+	if (*hi > *lo && *hi - *lo <= RADIX_SCAN_MAX)
+		prefetch_range(rx->run.p + (size_t)*lo * width, (size_t)(*hi - *lo) * width);
+}
+
 /* The first two steps of a group's lookups, each asking for the lines the
  * next one reads: the radix slots, then the index entries they name.
  * rx[i] is the CID's table (radix_of), NULL to pass it over. */
@@ -413,15 +447,10 @@ static void prefetch_index(const cairn_cid *const *cids, size_t m, const radix *
 		}
 	}
 	for (size_t i = 0; i < m; i++) {
-		size_t width, lo, hi;
+		uint32_t lo, hi;
 
-		if (!rx[i])
-			continue;
-		width = rx[i]->run.dlen + 8;
-		lo = rx[i]->starts[q[i]];
-		hi = rx[i]->starts[q[i] + 1];
-		if (hi > lo && hi - lo <= RADIX_SCAN_MAX)
-			prefetch_range(rx[i]->run.p + lo * width, (hi - lo) * width);
+		if (rx[i])
+			slot_entries(rx[i], q[i], &lo, &hi);
 	}
 }
 
@@ -524,28 +553,6 @@ static uint64_t car_positions(cairn_store *s)
 	return ((const car_store *)s)->positions;
 }
 
-/* Orders an index entry's digest against `digest` (dlen >= 4, as the
- * tables require): the first eight bytes as a number, the rest by memcmp
- * only when those are equal; most entries of a slot differ early. */
-static inline int digest_cmp(const uint8_t *e, const uint8_t *digest, size_t dlen)
-{
-	if (dlen >= 8) {
-		uint64_t x, y;
-
-		memcpy(&x, e, 8);
-		memcpy(&y, digest, 8);
-		if (x != y) {
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			x = __builtin_bswap64(x);
-			y = __builtin_bswap64(y);
-#endif
-			return x < y ? -1 : 1;
-		}
-		return memcmp(e + 8, digest + 8, dlen - 8);
-	}
-	return memcmp(e, digest, dlen);
-}
-
 /* A software pipeline over the CIDs, LOCATE_AHEAD apart: the radix slot
  * of CID i + 2 * LOCATE_AHEAD is asked for, the entries of CID i +
  * LOCATE_AHEAD (its slot read by now), and CID i compared (its entries
@@ -568,16 +575,10 @@ static int car_locate_many(cairn_store *s, const cairn_cid *const *cids, size_t 
 			__builtin_prefetch(&rx[r]->starts[q[r]]);
 		}
 		if (i >= LOCATE_AHEAD && i - LOCATE_AHEAD < n) {
-			size_t j = (i - LOCATE_AHEAD) % LOCATE_RING, width;
+			size_t j = (i - LOCATE_AHEAD) % LOCATE_RING;
 
-			if (rx[j]) {
-				width = rx[j]->run.dlen + 8;
-				lo[j] = rx[j]->starts[q[j]];
-				hi[j] = rx[j]->starts[q[j] + 1];
-				if (hi[j] > lo[j] && hi[j] - lo[j] <= RADIX_SCAN_MAX)
-					prefetch_range(rx[j]->run.p + (size_t)lo[j] * width,
-						       (size_t)(hi[j] - lo[j]) * width);
-			}
+			if (rx[j])
+				slot_entries(rx[j], q[j], &lo[j], &hi[j]);
 		}
 		if (i >= 2 * LOCATE_AHEAD) {
 			size_t k = i - 2 * LOCATE_AHEAD, j = k % LOCATE_RING;
