@@ -163,6 +163,11 @@ CAIRN_API int cairn_file_write_full(int fd, const void *buf, size_t n,
 				    const char *what);
 CAIRN_API int cairn_file_fsync(int fd, const char *what);
 CAIRN_API int cairn_file_fsync_dir(const char *dir);
+/* Starts writing back bytes [off, off + len) of `fd` without waiting, so
+ * that a long write's final fsync has little left to do and the page cache
+ * does not fill with its dirty pages. Only a hint: nothing where the system
+ * has no such call. */
+CAIRN_API void cairn_file_start_writeback(int fd, uint64_t off, uint64_t len);
 /* Reads a whole file ("-" is standard input) into `out`; CAIRN_ETOOBIG past
  * `max` bytes. */
 CAIRN_API int cairn_file_read_all(cairn_buf *out, const char *path, size_t max);

@@ -93,6 +93,15 @@ int cairn_file_fsync_dir(const char *dir)
 	return rc;
 }
 
+void cairn_file_start_writeback(int fd, uint64_t off, uint64_t len)
+{
+#ifdef __linux__
+	sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+	(void)fd, (void)off, (void)len;
+#endif
+}
+
 int cairn_file_read_all(cairn_buf *out, const char *path, size_t max)
 {
 	bool is_stdin = !strcmp(path, "-");

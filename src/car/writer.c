@@ -18,6 +18,10 @@
 /* A block this large goes from the caller's buffer to the file with
  * pwritev, beside what is buffered, instead of being copied first. */
 #define DIRECT_AT (64u << 10)
+/* Writeback of what is written is started every this many bytes: finish
+ * fsyncs, and a 3 GiB export left all to that fsync waited a second for
+ * it at the end instead of writing while the blocks were read. */
+#define WRITEBACK_AT (8u << 20)
 
 struct cairn_car_writer {
 	int fd;
@@ -26,6 +30,7 @@ struct cairn_car_writer {
 	cairn_car_index_builder *index;
 	cairn_buf out;       /* bytes not yet written, which start at `flushed` */
 	uint64_t flushed;    /* file offset where `out` begins */
+	uint64_t synced;     /* writeback started up to here */
 	uint64_t data_offset;
 	size_t v1_header_len;
 	cairn_buf new_header; /* set_roots: the CARv1 header finish writes */
@@ -34,6 +39,14 @@ struct cairn_car_writer {
 	bool finished;
 	cairn_cid_set seen;   /* skip_duplicates: the CIDs written */
 };
+
+static void start_writeback(cairn_car_writer *w)
+{
+	if (w->flushed - w->synced >= WRITEBACK_AT) {
+		cairn_file_start_writeback(w->fd, w->synced, w->flushed - w->synced);
+		w->synced = w->flushed;
+	}
+}
 
 static int flush(cairn_car_writer *w)
 {
@@ -46,6 +59,7 @@ static int flush(cairn_car_writer *w)
 		return rc;
 	w->flushed += w->out.len;
 	cairn_buf_clear(&w->out);
+	start_writeback(w);
 	return 0;
 }
 
@@ -77,6 +91,7 @@ static int flush_with(cairn_car_writer *w, const uint8_t *data, size_t len)
 	}
 	w->flushed = at;
 	cairn_buf_clear(&w->out);
+	start_writeback(w);
 	return 0;
 }
 

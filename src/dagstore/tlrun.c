@@ -348,8 +348,7 @@ static int flush_buf(tl_writer *w)
 	/* Start writing back what is done so the fsync at the end has little
 	 * left and the page cache does not fill with a merge's dirty pages. */
 	if (w->sync && w->off - w->synced >= WRITEBACK) {
-		sync_file_range(w->fd, (off_t)w->synced, (off_t)(w->off - w->synced),
-				SYNC_FILE_RANGE_WRITE);
+		cairn_file_start_writeback(w->fd, w->synced, w->off - w->synced);
 		w->synced = w->off;
 	}
 	return 0;
