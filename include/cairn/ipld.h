@@ -3,6 +3,8 @@
 #ifndef CAIRN_IPLD_H
 #define CAIRN_IPLD_H
 
+#include <string.h>
+
 #include "cairn/base.h"
 
 #ifdef __cplusplus
@@ -104,6 +106,13 @@ CAIRN_API int cairn_cid_compute(cairn_cid *out, unsigned version, uint64_t codec
 CAIRN_API int cairn_cid_verify(const cairn_cid *cid, const void *data, size_t n);
 /* The same multihash and codec as another version. */
 CAIRN_API int cairn_cid_convert(cairn_cid *out, const cairn_cid *in, unsigned version);
+/* Copies only the used part of a CID: most of the struct is room, and
+ * copying all of it cost a link scan a tenth of its time. The rest of
+ * `dst->bytes` is left as it was. */
+static inline void cairn_cid_copy(cairn_cid *dst, const cairn_cid *src)
+{
+	memcpy(dst, src, offsetof(cairn_cid, bytes) + src->len);
+}
 /* Orders by binary form (as go-cid's KeyString does). */
 CAIRN_API int cairn_cid_cmp(const cairn_cid *a, const cairn_cid *b);
 CAIRN_API bool cairn_cid_equal(const cairn_cid *a, const cairn_cid *b);

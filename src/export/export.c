@@ -104,11 +104,18 @@ static inline void spin_pause(void)
 }
 
 typedef struct item {
-	cairn_cid cid;
 	uint64_t pos;           /* its block's position, when claimed by one */
 	uint32_t depth;
 	uint32_t tag;           /* for the links callback; the roots' is 0 */
+	cairn_cid cid;          /* last: item_copy copies only its used part */
 } item;
+
+/* Items are copied with their CID's used bytes only (a CID is a tenth of
+ * its struct): every link found passes through here. */
+static inline void item_copy(item *dst, const item *src)
+{
+	memcpy(dst, src, offsetof(item, cid) + offsetof(cairn_cid, bytes) + src->cid.len);
+}
 
 typedef struct batch {
 	struct batch *next;
@@ -255,7 +262,7 @@ static size_t ring_push(cairn_export *ex, const item *v, size_t n, bool grow, in
 	while (k < n) {
 		if (ex->qlen == ex->qcap && (!grow || (*rc = ring_grow(ex))))
 			break;
-		ex->ring[(ex->qhead + ex->qlen) & (ex->qcap - 1)] = v[k++];
+		item_copy(&ex->ring[(ex->qhead + ex->qlen) & (ex->qcap - 1)], &v[k++]);
 		ex->qlen++;
 	}
 	return k;
@@ -354,7 +361,7 @@ static int take(worker *w)
 			want = want < 1 ? 1 : want > TAKE_MAX ? TAKE_MAX : want;
 			while (k < want && ex->qlen &&
 			       (!ex->depth_mode || ex->ring[ex->qhead].depth == ex->level)) {
-				w->stack[w->len++] = ex->ring[ex->qhead];
+				item_copy(&w->stack[w->len++], &ex->ring[ex->qhead]);
 				ex->qhead = (ex->qhead + 1) & (ex->qcap - 1);
 				ex->qlen--;
 				k++;
@@ -535,7 +542,7 @@ static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth, uint32_t 
 		w->stack = p;
 		w->cap = cap;
 	}
-	w->stack[w->len].cid = *cid;
+	cairn_cid_copy(&w->stack[w->len].cid, cid);
 	w->stack[w->len].pos = CAIRN_STORE_NO_POSITION;
 	w->stack[w->len].depth = depth;
 	w->stack[w->len].tag = tag;
@@ -698,7 +705,7 @@ static int claim(worker *w, size_t from)
 				w->stack[i].pos = pos[j++];
 			}
 			if (kept != i)
-				w->stack[kept] = w->stack[i];
+				item_copy(&w->stack[kept], &w->stack[i]);
 			kept++;
 		}
 		at = end;
@@ -753,7 +760,7 @@ static int process(worker *w, const item *it, int rc, const uint8_t *data, size_
 		}
 		if ((rc = cairn_buf_append(&b->data, data, len)))
 			return rc;
-		b->cids[b->n] = it->cid;
+		cairn_cid_copy(&b->cids[b->n], &it->cid);
 		b->ends[b->n++] = b->data.len;
 	} else {
 		count(&w->identity);
@@ -847,7 +854,8 @@ static void *worker_main(void *arg)
 		       w->stack[w->len - 1 - n].cid.mh_code != CAIRN_MH_IDENTITY)
 			n++;
 		w->len -= n;
-		memcpy(group, w->stack + w->len, n * sizeof(item));
+		for (size_t i = 0; i < n; i++)
+			item_copy(&group[i], &w->stack[w->len + i]);
 		if (!n) {
 			group[n++] = w->stack[--w->len];
 			mark = w->len;
@@ -1025,7 +1033,7 @@ static int queue_roots(cairn_export *ex, const cairn_cid *roots, size_t nroots)
 	int rc = 0;
 
 	for (size_t i = 0; i < nroots && !rc; i++) {
-		item it = {roots[i], CAIRN_STORE_NO_POSITION, 0, 0};
+		item it = {CAIRN_STORE_NO_POSITION, 0, 0, roots[i]};
 		const cairn_cid *cid = &roots[i];
 		uint8_t fresh = 1;
 

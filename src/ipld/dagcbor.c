@@ -112,8 +112,7 @@ static int parse_link(cursor *c, size_t start, cairn_node *out)
 	heap = alloc(c, sizeof(*heap));
 	if (!heap)
 		return CAIRN_ENOMEM;
-	/* Copy only the used part of the CID: most of the struct is room. */
-	memcpy(heap, &cid, offsetof(cairn_cid, bytes) + cid.len);
+	cairn_cid_copy(heap, &cid);
 	out->kind = CAIRN_KIND_LINK;
 	out->v.link = heap;
 	return 0;

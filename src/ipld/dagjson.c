@@ -485,8 +485,7 @@ static int parse_slash(parser *c, size_t start, const pending *only, cairn_node 
 		}
 		if (!(heap = cairn_arena_alloc(c->arena, sizeof(*heap))))
 			return CAIRN_ENOMEM;
-		/* Copy only the used part of the CID: most of the struct is room. */
-		memcpy(heap, &cid, offsetof(cairn_cid, bytes) + cid.len);
+		cairn_cid_copy(heap, &cid);
 		out->kind = CAIRN_KIND_LINK;
 		out->v.link = heap;
 		return 0;

@@ -269,8 +269,7 @@ static int fill_link(const pb_link *l, void *ctx)
 		return cairn_error_set(CAIRN_ERROR, "dag-pb: internal error: link count changed");
 	e = &f->entries[3 * f->next];
 	cid = &f->cids[f->next];
-	/* Copy only the used part of the CID: most of the struct is room. */
-	memcpy(cid, &l->cid, offsetof(cairn_cid, bytes) + l->cid.len);
+	cairn_cid_copy(cid, &l->cid);
 	set_entry(&e[n], K_HASH, 4);
 	e[n].value.kind = CAIRN_KIND_LINK;
 	e[n++].value.v.link = cid;
