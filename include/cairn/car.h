@@ -210,6 +210,16 @@ CAIRN_API int cairn_car_writer_open(cairn_car_writer **out, const char *path,
  * failure the writer refuses further work. */
 CAIRN_API int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid,
 				   const uint8_t *data, size_t len);
+/* Appends n sections the caller encoded, back to back in bytes[0..len):
+ * each the varint of its CID's and block's length, the CID's bytes, the
+ * block; cids[i]'s starts at offsets[i]. The bytes are written as they are,
+ * with one write, not copied into the writer's buffer (an export's blocks
+ * were copied twice on their way). Only for a writer opened trusted and
+ * without skip_duplicates (else CAIRN_EINVAL): nothing is checked, not even
+ * identity CIDs are left out. */
+CAIRN_API int cairn_car_writer_put_sections(cairn_car_writer *w, const uint8_t *bytes,
+					    size_t len, const cairn_cid *cids,
+					    const size_t *offsets, size_t n);
 /* Replaces the roots written at open, for a writer that learns its root
  * last (a UnixFS import): open with a placeholder of the same encoded
  * length, as ipfs-car does. CAIRN_EINVAL if the new CARv1 header's length

@@ -194,6 +194,33 @@ fail:
 	return rc;
 }
 
+int cairn_car_writer_put_sections(cairn_car_writer *w, const uint8_t *bytes, size_t len,
+				  const cairn_cid *cids, const size_t *offsets, size_t n)
+{
+	uint64_t base;
+	int rc;
+
+	if (w->failed || w->finished)
+		return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
+			? "the CAR is finished; no more blocks can be added"
+			: "an earlier write failed; the CAR is unusable");
+	if (!w->opts.trusted || w->opts.skip_duplicates)
+		return cairn_error_set(CAIRN_EINVAL,
+			"%s: sections are taken whole only by a trusted writer that keeps duplicates",
+			w->path);
+	base = position(w) - w->data_offset;
+	for (size_t i = 0; i < n && w->index; i++)
+		if ((rc = cairn_car_index_builder_add(w->index, &cids[i], base + offsets[i])))
+			goto fail;
+	if (len && (rc = flush_with(w, bytes, len)))
+		goto fail;
+	w->count += n;
+	return 0;
+fail:
+	w->failed = true;
+	return rc;
+}
+
 int cairn_car_writer_set_roots(cairn_car_writer *w, const cairn_cid *roots, size_t nroots)
 {
 	int rc;

@@ -421,6 +421,93 @@ static void test_v1_noidentity_exact(void **state)
 	cairn_buf_free(&want);
 }
 
+/* Sections encoded by the caller and put whole: the same file, byte for
+ * byte, as the same blocks put one at a time, for a CARv1 and for a CARv2
+ * with each index codec (so the index gets every section's offset), in
+ * batches of uneven sizes with single puts between them. A writer that is
+ * not trusted, or skips duplicates, refuses them and stays usable. */
+static void test_put_sections(void **state)
+{
+	static const uint64_t codecs[] = {CAIRN_CAR_INDEX_MH_SORTED, CAIRN_CAR_INDEX_SORTED, 0};
+	cairn_buf got = CAIRN_BUF_INIT, want = CAIRN_BUF_INIT, sections = CAIRN_BUF_INIT;
+	char src[PATH_MAX + 64], a[PATH_MAX + 64], b[PATH_MAX + 64];
+	size_t *offsets;
+	car_content in;
+
+	(void)state;
+	fixture_path(src, sizeof(src), "sample-v1-noidentity.car");
+	tmp_path(a, sizeof(a), "one-by-one.car");
+	tmp_path(b, sizeof(b), "sections.car");
+	read_car(&in, src);
+	assert_non_null(offsets = malloc(in.n * sizeof(*offsets)));
+	for (size_t v = 0; v < 4; v++) {
+		cairn_car_writer_options opts = {v ? 2 : 1, v ? codecs[v - 1] : 0, false, false};
+		cairn_car_writer *w;
+		size_t i = 0, batch = 1;
+
+		opts.trusted = true;
+		write_car(a, &in, NULL, 0, &opts);
+		assert_int_equal(cairn_car_writer_open(&w, b, in.roots, in.nroots, &opts), 0);
+		while (i < in.n) {
+			size_t end = i + batch < in.n ? i + batch : in.n;
+			cairn_cid cids[64];
+
+			assert_true(end - i <= 64);
+			cairn_buf_clear(&sections);
+			for (size_t j = i; j < end; j++) {
+				uint8_t head[CAIRN_VARINT_MAX];
+				const block *bl = &in.blocks[j];
+
+				offsets[j - i] = sections.len;
+				cids[j - i] = bl->cid;
+				cairn_buf_append(&sections, head,
+						 cairn_varint_encode(head, bl->cid.len + bl->len));
+				cairn_buf_append(&sections, bl->cid.bytes, bl->cid.len);
+				cairn_buf_append(&sections, bl->data, bl->len);
+			}
+			assert_int_equal(cairn_car_writer_put_sections(w, sections.data, sections.len,
+								       cids, offsets, end - i), 0);
+			i = end;
+			if (i < in.n) {
+				assert_int_equal(cairn_car_writer_put(w, &in.blocks[i].cid,
+								      in.blocks[i].data,
+								      in.blocks[i].len), 0);
+				i++;
+			}
+			batch = batch * 3 % 61 + 1;
+		}
+		assert_int_equal(cairn_car_writer_block_count(w), in.n);
+		assert_int_equal(cairn_car_writer_finish(w), 0);
+		cairn_car_writer_free(w);
+		load_file(&got, b);
+		load_file(&want, a);
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.data, want.data, got.len);
+	}
+	for (int untrusted = 0; untrusted < 2; untrusted++) {
+		cairn_car_writer_options opts = {1, 0, false, !untrusted};
+		cairn_car_writer *w;
+
+		opts.trusted = !untrusted;
+		assert_int_equal(cairn_car_writer_open(&w, b, in.roots, in.nroots, &opts), 0);
+		offsets[0] = 0;
+		assert_int_equal(cairn_car_writer_put_sections(w, (const uint8_t *)"x", 1,
+							       &in.blocks[0].cid, offsets, 1),
+				 CAIRN_EINVAL);
+		assert_int_equal(cairn_car_writer_put(w, &in.blocks[0].cid, in.blocks[0].data,
+						      in.blocks[0].len), 0);
+		assert_int_equal(cairn_car_writer_finish(w), 0);
+		cairn_car_writer_free(w);
+	}
+	unlink(a);
+	unlink(b);
+	free(offsets);
+	free_content(&in);
+	cairn_buf_free(&got);
+	cairn_buf_free(&want);
+	cairn_buf_free(&sections);
+}
+
 /* CARv2 with each index codec and none, from two sources: the header, the
  * payload read back, the index finding every block. */
 static void test_write_v2(void **state)
@@ -977,6 +1064,7 @@ int main(void)
 		cmocka_unit_test(test_write_v1),
 		cmocka_unit_test(test_v1_noidentity_exact),
 		cmocka_unit_test(test_write_v2),
+		cmocka_unit_test(test_put_sections),
 		cmocka_unit_test(test_v2_matches_go),
 		cmocka_unit_test(test_put_mismatch),
 		cmocka_unit_test(test_duplicates),
