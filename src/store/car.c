@@ -224,9 +224,9 @@ static inline uint32_t radix_slot(const radix *rx, const cairn_cid *cid)
 	return load_be32(cid->bytes + cid->digest_off) >> (32 - rx->bits);
 }
 
-/* Orders an index entry's digest against `digest` (dlen >= 4, as the
- * tables require): the first eight bytes as a number, the rest by memcmp
- * only when those are equal; most entries of a slot differ early. */
+/* Orders an index entry's digest against `digest`: the first eight bytes
+ * as a number, the rest by memcmp only when those are equal (most entries
+ * of a slot differ early, as do neighbours in an index). */
 static inline int digest_cmp(const uint8_t *e, const uint8_t *digest, size_t dlen)
 {
 	if (dlen >= 8) {
@@ -727,7 +727,7 @@ static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len
 	(void)offset;
 	if (r && r->code == mh_code && r->dlen == digest_len &&
 	    digest == r->last + digest_len + 8) {
-		if (r->sorted && memcmp(r->last, digest, digest_len) > 0)
+		if (r->sorted && digest_cmp(r->last, digest, digest_len) > 0)
 			r->sorted = false;
 		r->last = digest;
 		r->n++;
@@ -747,8 +747,7 @@ static bool radix_build(radix *rx, const entry_run *best)
 {
 	uint32_t *starts;
 	unsigned bits = 0;
-	size_t width, slots;
-	uint64_t j = 0;
+	size_t width, slots, next = 0;
 
 	/* Half to one entry a slot. */
 	while (bits < RADIX_MAX_BITS && (best->n >> bits))
@@ -758,13 +757,16 @@ static bool radix_build(radix *rx, const entry_run *best)
 		cairn_error_clear();
 		return false;
 	}
+	/* Each entry starts the slots after the last one's, up to its own. */
 	width = best->dlen + 8;
-	for (size_t q = 0; q < slots; q++) {
-		while (j < best->n && load_be32(best->p + j * width) >> (32 - bits) < q)
-			j++;
-		starts[q] = (uint32_t)j;
+	for (uint64_t j = 0; j < best->n; j++) {
+		size_t q = load_be32(best->p + j * width) >> (32 - bits);
+
+		while (next <= q)
+			starts[next++] = (uint32_t)j;
 	}
-	starts[slots] = (uint32_t)best->n;
+	while (next <= slots)
+		starts[next++] = (uint32_t)best->n;
 	rx->run = *best;
 	rx->bits = bits;
 	rx->starts = starts;
