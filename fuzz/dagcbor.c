@@ -1,5 +1,5 @@
 /* dagcbor.c: fuzz target for DAG-CBOR: the strict decoder accepts only the
- * canonical form, so what decodes re-encodes byte for byte; the scanner agrees. */
+ * canonical form, so what decodes re-encodes byte for byte; both scanners agree. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +12,15 @@ static int count_link(const cairn_cid *cid, void *payload)
 		abort();
 	(*(size_t *)payload)++;
 	return 0;
+}
+
+/* The scan that hands over a link's bytes, decoded here as the export does. */
+static int count_link_bytes(const uint8_t *bytes, size_t len, void *payload)
+{
+	cairn_cid cid;
+	int rc = cairn_cid_decode(&cid, NULL, bytes, len);
+
+	return rc ? rc : count_link(&cid, payload);
 }
 
 static size_t tree_links(const cairn_node *n)
@@ -38,15 +47,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cairn_arena *arena;
 	cairn_node *node = NULL;
-	size_t scanned = 0;
-	int rc, links_rc;
+	size_t scanned = 0, scanned_bytes = 0;
+	int rc, links_rc, bytes_rc;
 
 	if (cairn_arena_new(&arena))
 		abort();
 	rc = cairn_dagcbor_decode(&node, arena, data, size);
 	links_rc = cairn_block_links(CAIRN_CODEC_DAG_CBOR, data, size, count_link, &scanned);
-	/* one parser behind both: the same verdict and the same code */
-	if (rc != links_rc)
+	bytes_rc = cairn_block_link_bytes(CAIRN_CODEC_DAG_CBOR, data, size, count_link_bytes,
+					  &scanned_bytes);
+	/* one parser behind all three: the same verdict and the same code */
+	if (rc != links_rc || rc != bytes_rc || (!rc && scanned != scanned_bytes))
 		abort();
 	if (rc) {
 		if (node || (rc != CAIRN_ECORRUPT && rc != CAIRN_ETOOBIG && rc != CAIRN_EUNSUPPORTED))

@@ -563,23 +563,26 @@ static inline void count(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
-static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth, uint32_t tag)
+/* The next item of the stack, its place made; its CID is the caller's to
+ * set, and only then is it pushed (w->len++). */
+static item *stack_next(worker *w)
 {
+	item *it;
+
 	if (w->len == w->cap) {
 		size_t cap = w->cap * 2;
 		item *p = cairn_realloc(w->stack, cap * sizeof(item));
 
 		if (!p)
-			return CAIRN_ENOMEM;
+			return NULL;
 		w->stack = p;
 		w->cap = cap;
 	}
-	cairn_cid_copy(&w->stack[w->len].cid, cid);
-	w->stack[w->len].pos = CAIRN_STORE_NO_POSITION;
-	w->stack[w->len].depth = depth;
-	w->stack[w->len].tag = tag;
-	w->len++;
-	return 0;
+	it = &w->stack[w->len];
+	it->pos = CAIRN_STORE_NO_POSITION;
+	it->depth = w->depth;
+	it->tag = w->tag;
+	return it;
 }
 
 /* A link found by the scan goes on the stack at once, unclaimed; claim()
@@ -587,9 +590,31 @@ static int stack_push(worker *w, const cairn_cid *cid, uint32_t depth, uint32_t 
 static int on_link(const cairn_cid *link, void *payload)
 {
 	worker *w = payload;
+	item *it = stack_next(w);
 
+	if (!it)
+		return CAIRN_ENOMEM;
+	cairn_cid_copy(&it->cid, link);
+	w->len++;
 	count(&w->links);
-	return stack_push(w, link, w->depth, w->tag);
+	return 0;
+}
+
+/* on_link for a scan that gives the CIDs' bytes: decoded straight onto
+ * the stack. */
+static int on_link_bytes(const uint8_t *cid, size_t len, void *payload)
+{
+	worker *w = payload;
+	item *it = stack_next(w);
+	int rc;
+
+	if (!it)
+		return CAIRN_ENOMEM;
+	if ((rc = cairn_cid_decode(&it->cid, NULL, cid, len)))
+		return rc;
+	w->len++;
+	count(&w->links);
+	return 0;
 }
 
 #define CLAIM_GROUP 64
@@ -817,7 +842,7 @@ static int process(worker *w, const item *it, int rc, const uint8_t *data, size_
 	} else if (!follows(ex, it->cid.codec))
 		return 0;
 	else
-		rc = cairn_block_links(it->cid.codec, data, len, on_link, w);
+		rc = cairn_block_link_bytes(it->cid.codec, data, len, on_link_bytes, w);
 	if (rc && rc != CAIRN_ENOMEM && rc != CAIRN_EIO) {
 		char str[CAIRN_CID_MAX_STRING];
 

@@ -25,6 +25,7 @@ typedef struct {
 	unsigned depth;
 	cairn_arena *arena;   /* NULL when only scanning */
 	cairn_link_fn link_fn;
+	cairn_link_bytes_fn link_bytes_fn; /* scanning for the CIDs' bytes */
 	void *payload;
 } cursor;
 
@@ -103,6 +104,12 @@ static int parse_link(cursor *c, size_t start, cairn_node *out)
 		return rc;
 	if (len < 1 || bytes[0] != 0x00)
 		return fail_at(start, "a link must start with the identity multibase prefix 0x00");
+	if (c->link_bytes_fn) {
+		rc = c->link_bytes_fn(bytes + 1, (size_t)len - 1, c->payload);
+		return rc < 0 && rc != CAIRN_ENOMEM
+			       ? cairn_error_prefix("dag-cbor: at byte %zu: link: ", start)
+			       : rc;
+	}
 	if (cairn_cid_decode(&cid, NULL, bytes + 1, (size_t)len - 1))
 		return cairn_error_prefix("dag-cbor: at byte %zu: link: ", start);
 	if (c->link_fn && (rc = c->link_fn(&cid, c->payload)))
@@ -299,7 +306,15 @@ int cairn_dagcbor_decode(cairn_node **out, cairn_arena *arena, const uint8_t *p,
 
 int cairn_ipld__dagcbor_links(const uint8_t *p, size_t len, cairn_link_fn fn, void *payload)
 {
-	cursor c = {p, len, 0, 0, NULL, fn, payload};
+	cursor c = {p, len, 0, 0, NULL, fn, NULL, payload};
+
+	return parse_block(&c, NULL);
+}
+
+int cairn_ipld__dagcbor_link_bytes(const uint8_t *p, size_t len, cairn_link_bytes_fn fn,
+				   void *payload)
+{
+	cursor c = {p, len, 0, 0, NULL, NULL, fn, payload};
 
 	return parse_block(&c, NULL);
 }

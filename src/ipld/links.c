@@ -48,3 +48,28 @@ int cairn_block_links(uint64_t codec, const uint8_t *p, size_t len, cairn_link_f
 		return rc;
 	}
 }
+
+typedef struct {
+	cairn_link_bytes_fn fn;
+	void *payload;
+} bytes_ctx;
+
+static int link_bytes(const cairn_cid *link, void *payload)
+{
+	bytes_ctx *b = payload;
+
+	return b->fn(link->bytes, link->len, b->payload);
+}
+
+/* DAG-CBOR hands over a link's bytes where it finds them; the others
+ * decode their links anyway (DAG-PB to check its form, DAG-JSON from
+ * text), and give the bytes of what they decoded. */
+int cairn_block_link_bytes(uint64_t codec, const uint8_t *p, size_t len, cairn_link_bytes_fn fn,
+			   void *payload)
+{
+	bytes_ctx b = {fn, payload};
+
+	if (codec == CAIRN_CODEC_DAG_CBOR)
+		return cairn_ipld__dagcbor_link_bytes(p, len, fn, payload);
+	return cairn_block_links(codec, p, len, fn ? link_bytes : NULL, &b);
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cairn/ipld.h"
+#include "ipld_i.h"
 
 int cairn_multihash_sum(uint8_t *digest, uint64_t code, const void *p, size_t n)
 {
@@ -48,9 +49,9 @@ int cairn_multihash_decode(uint64_t *code_out, const uint8_t **digest_out,
 	uint64_t code, dlen;
 	size_t a, b;
 
-	if (cairn_varint_decode(&code, &a, p, len))
+	if (cairn_ipld__varint(&code, &a, p, len))
 		return cairn_error_prefix("multihash code: ");
-	if (cairn_varint_decode(&dlen, &b, p + a, len - a))
+	if (cairn_ipld__varint(&dlen, &b, p + a, len - a))
 		return cairn_error_prefix("multihash length at byte %zu: ", a);
 	if (dlen > len - a - b)
 		return cairn_error_set(CAIRN_ECORRUPT,

@@ -81,13 +81,23 @@ static cairn_node *decode_hex_ok(cairn_arena *arena, uint8_t *keep, size_t cap, 
 	return decode_ok(arena, keep, n);
 }
 
+/* A cairn_block_link_bytes callback that decodes each CID as the export
+ * does: its errors are the scan's. */
+static int decode_link(const uint8_t *cid, size_t len, void *payload)
+{
+	cairn_cid c;
+
+	(void)payload;
+	return cairn_cid_decode(&c, NULL, cid, len);
+}
+
 /* Decodes p and expects `code`, with `needle` (if any) in the message. */
 static void expect_error(const uint8_t *p, size_t len, int code, const char *needle)
 {
 	cairn_arena *arena = NULL;
 	cairn_node *node = (cairn_node *)&arena;
 	char msg[1024];
-	int rc, last, links_rc;
+	int rc, last, links_rc, bytes_rc;
 
 	assert_int_equal(cairn_arena_new(&arena), 0);
 	cairn_error_clear();
@@ -96,6 +106,12 @@ static void expect_error(const uint8_t *p, size_t len, int code, const char *nee
 	snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 	/* the link scanner refuses it the same way */
 	links_rc = cairn_block_links(CAIRN_CODEC_DAG_CBOR, p, len, NULL, NULL);
+	/* and so does the scan that hands over the CIDs' bytes, once they
+	 * are decoded (a bad CID is the decoder's error, at the link's byte) */
+	bytes_rc = cairn_block_link_bytes(CAIRN_CODEC_DAG_CBOR, p, len, decode_link, NULL);
+	if (bytes_rc && needle && strstr(msg, "link: ") && !strstr(cairn_error_last(), "link: "))
+		fail_msg("the link-bytes scan's message \"%s\" does not place the link",
+			 cairn_error_last());
 	cairn_arena_free(arena);
 	if (rc != code)
 		fail_msg("decode gave %d, not %d: %s", rc, code, msg);
@@ -104,6 +120,7 @@ static void expect_error(const uint8_t *p, size_t len, int code, const char *nee
 	if (needle && !strstr(msg, needle))
 		fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
 	assert_int_equal(links_rc, code);
+	assert_int_equal(bytes_rc, code);
 }
 
 static void expect_hex_error(const char *hex, int code, const char *needle)
@@ -818,6 +835,14 @@ static int collect(const cairn_cid *cid, void *payload)
 	return l->stop_after && l->count == l->stop_after ? 42 : 0;
 }
 
+static int collect_bytes(const uint8_t *cid, size_t len, void *payload)
+{
+	cairn_cid c;
+	int rc = cairn_cid_decode(&c, NULL, cid, len);
+
+	return rc ? rc : collect(&c, payload);
+}
+
 static void walk_tree(const cairn_node *n, link_list *l)
 {
 	switch (n->kind) {
@@ -911,6 +936,13 @@ static void check_fixture(const char *path, const char *cid_string, void *ctx)
 	assert_int_equal(scanned.count, walked.count);
 	for (size_t i = 0; i < scanned.count && i < 64; i++)
 		assert_true(cairn_cid_equal(&scanned.links[i], &walked.links[i]));
+	/* so does the scan that hands over the CIDs' bytes */
+	memset(&walked, 0, sizeof(walked));
+	assert_int_equal(cairn_block_link_bytes(CAIRN_CODEC_DAG_CBOR, data.data, data.len,
+						collect_bytes, &walked), 0);
+	assert_int_equal(scanned.count, walked.count);
+	for (size_t i = 0; i < scanned.count && i < 64; i++)
+		assert_true(cairn_cid_equal(&scanned.links[i], &walked.links[i]));
 	/* the generic entry point agrees */
 	{
 		cairn_node *again = NULL;
@@ -996,6 +1028,18 @@ static void test_arrayof_links(void **state)
 	assert_int_equal(cairn_block_links(CAIRN_CODEC_DAG_CBOR, data.data, data.len,
 					   collect, &stopped), 42);
 	assert_int_equal(stopped.count, 1);
+
+	/* the bytes scan stops the same way */
+	memset(&stopped, 0, sizeof(stopped));
+	stopped.stop_after = 3;
+	assert_int_equal(cairn_block_link_bytes(CAIRN_CODEC_DAG_CBOR, data.data, data.len,
+						collect_bytes, &stopped), 42);
+	assert_int_equal(stopped.count, 3);
+	/* and checks alone without a callback */
+	assert_int_equal(cairn_block_link_bytes(CAIRN_CODEC_DAG_CBOR, data.data, data.len,
+						NULL, NULL), 0);
+	assert_int_equal(cairn_block_link_bytes(CAIRN_CODEC_RAW, data.data, data.len,
+						NULL, NULL), 0);
 
 	/* raw blocks have no links */
 	memset(&stopped, 0, sizeof(stopped));

@@ -174,6 +174,14 @@ static int collect(const cairn_cid *cid, void *payload)
 	return c->stop_at && (int)c->n == c->stop_at ? 7 : 0;
 }
 
+static int collect_bytes(const uint8_t *cid, size_t len, void *payload)
+{
+	cairn_cid c;
+	int rc = cairn_cid_decode(&c, NULL, cid, len);
+
+	return rc ? rc : collect(&c, payload);
+}
+
 /* The binary form of a CID in hex, for building blocks by hand. */
 static void cid_hex(char out[2 * CAIRN_CID_MAX_BYTES + 1], const cairn_cid *cid)
 {
@@ -756,6 +764,16 @@ static void test_scanner(void **state)
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.cids[0].version, 0);
 	assert_int_equal(c.cids[0].digest_len, 32);
+
+	/* And the scan that hands over the CIDs' bytes gives those of the
+	 * same CIDs. */
+	c.n = 0;
+	from_hex(&in, "1224" V0 "1224" V0 "0a00");
+	assert_int_equal(cairn_block_link_bytes(CAIRN_CODEC_DAG_PB, in.data, in.len,
+						collect_bytes, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.cids[1].version, 0);
+	assert_int_equal(c.cids[1].len, 34);
 	cairn_buf_free(&in);
 }
 
