@@ -150,16 +150,24 @@ fail:
 	return rc;
 }
 
+/* CAIRN_EINVAL, saying why, once the writer takes no more blocks. */
+static int closed(const cairn_car_writer *w)
+{
+	if (!w->failed && !w->finished)
+		return 0;
+	return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
+		? "the CAR is finished; no more blocks can be added"
+		: "an earlier write failed; the CAR is unusable");
+}
+
 int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_t *data, size_t len)
 {
 	uint8_t varint[CAIRN_VARINT_MAX];
 	uint64_t offset;
 	int rc;
 
-	if (w->failed || w->finished)
-		return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
-			? "the CAR is finished; no more blocks can be added"
-			: "an earlier write failed; the CAR is unusable");
+	if ((rc = closed(w)))
+		return rc;
 	if (cid->mh_code == CAIRN_MH_IDENTITY && !w->opts.keep_identity) {
 		/* go-car leaves identity blocks out by default: the data is in the CID. */
 		return 0;
@@ -200,10 +208,8 @@ int cairn_car_writer_put_sections(cairn_car_writer *w, const uint8_t *bytes, siz
 	uint64_t base;
 	int rc;
 
-	if (w->failed || w->finished)
-		return cairn_error_set(CAIRN_EINVAL, "%s: %s", w->path, w->finished
-			? "the CAR is finished; no more blocks can be added"
-			: "an earlier write failed; the CAR is unusable");
+	if ((rc = closed(w)))
+		return rc;
 	if (!w->opts.trusted || w->opts.skip_duplicates)
 		return cairn_error_set(CAIRN_EINVAL,
 			"%s: sections are taken whole only by a trusted writer that keeps duplicates",
