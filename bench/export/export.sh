@@ -1,7 +1,7 @@
 #!/bin/sh
 # export.sh: `cairn export` of a DAG with shared structure (gen_dag: a tree
 # updated by path copying, one header per epoch), with 1 and 2 workers, and
-# with 128 MiB (a byte per block of the indexed source; and --seen-by-cid,
+# with 128 MiB (two bits per block of the indexed source; and --seen-by-cid,
 # every CID in the seen-set, so the spill path runs); the JS walk over @ipld/car
 # (walk.mjs) beside it. Prints a Markdown table of medians over REPEAT runs.
 #
@@ -71,7 +71,7 @@ for j in 1 2; do
 	run "cairn export -j $j --memory 1GiB" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" --trusted \
 		-j $j --memory 1GiB --spill-dir "$DATA" "$root" -o "$DATA/out.car"
 done
-# 128 MiB: from the indexed CAR a byte per block (10 MiB for 10 M blocks),
+# 128 MiB: from the indexed CAR two bits per block (2.5 MB for 10 M blocks),
 # so nothing spills; --seen-by-cid keeps every CID in the seen-set, which
 # then spills (the path any store without positions takes).
 run "cairn export -j 2 --memory 128MiB" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" --trusted \
