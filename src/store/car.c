@@ -474,11 +474,12 @@ static const uint8_t *position_entry(const car_store *cs, uint64_t pos, size_t *
 
 /* One group of get_many: each CID's index entry is found through its
  * position when the caller gave one (the radix slot and the search
- * skipped), else through the radix table; the entries' lines, then the
- * sections', are asked for before any is read. A section that does not
- * hold the CID (a wrong position, an index that lies), a CID outside the
- * tables and an unmapped file are looked up as get does, so the answers
- * are get's. */
+ * skipped), else through the radix table or the index's search; the
+ * entries' lines, then the sections', are asked for before any is read,
+ * and the section found first is probed first. A section that does not
+ * hold the CID (a wrong position, an index that lies, a block stored
+ * twice and the first copy bad) and an unmapped file are looked up as get
+ * does, so the answers are get's. */
 static int get_group(const car_store *cs, const cairn_cid *const *cids, const uint64_t *pos,
 		     size_t m, size_t base, cairn_buf *scratch, cairn_store_block_fn fn,
 		     void *payload)
@@ -486,6 +487,7 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 	uint64_t room = cs->data_end - cs->data_offset, off[GET_GROUP];
 	const uint8_t *entry[GET_GROUP];
 	size_t dlen[GET_GROUP], nrx = 0;
+	bool known[GET_GROUP];      /* off[i] read: the section to probe first */
 	const radix *rx[GET_GROUP];
 	uint32_t q[GET_GROUP];
 	int rc;
@@ -493,6 +495,7 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 	for (size_t i = 0; i < m; i++) {
 		entry[i] = NULL;
 		rx[i] = NULL;
+		known[i] = false;
 		if (pos && cs->map && pos[i] != CAIRN_STORE_NO_POSITION &&
 		    (entry[i] = position_entry(cs, pos[i], &dlen[i])))
 			__builtin_prefetch(entry[i] + dlen[i]);
@@ -506,6 +509,7 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 			off[i] = load_le64(entry[i] + dlen[i]);
 		else if (find(cs, cids[i], &off[i], 1) < 1)
 			continue;
+		known[i] = true;
 		if (off[i] < room)
 			prefetch_range(cs->map + cs->data_offset + off[i],
 				       room - off[i] < SECTION_PREFETCH ? (size_t)(room - off[i])
@@ -514,7 +518,7 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 	for (size_t i = 0; i < m; i++) {
 		view v = {scratch, NULL, 0};
 
-		rc = entry[i] ? probe_at(cs, cids[i], off[i], NULL, GET_WINDOW, probe_view, &v) : 0;
+		rc = known[i] ? probe_at(cs, cids[i], off[i], NULL, GET_WINDOW, probe_view, &v) : 0;
 		if (rc != 1)
 			rc = lookup(cs, cids[i], GET_WINDOW, probe_view, &v);
 		if (rc == 0)
