@@ -24,7 +24,8 @@
  * the first `bits` bits of a digest name a range of at most a few
  * entries (half to one a slot on average), and the lookup reads those
  * (one cache line, sometimes two) instead of searching. A table is 4 to
- * 8 bytes per entry, 64 MiB at most (for 10M entries; with four entries a
+ * 8 bytes per entry (an eighth of that with no_mmap), 64 MiB at most (for
+ * 10M entries; with four entries a
  * slot, an eighth of that, an export's locates read a line more each
  * and took 7% longer). It is
  * built only over entries that are contiguous and sorted, as they are in
@@ -745,16 +746,16 @@ static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len
 	return 0;
 }
 
-/* Builds the radix table of one run into `rx`; false when it cannot be
- * (no memory: then the run is searched, which is only slower). */
-static bool radix_build(radix *rx, const entry_run *best)
+/* Builds the radix table of one run into `rx`, of about `per_slot`
+ * entries a slot (a power of two); false when it cannot be (no memory:
+ * then the run is searched, which is only slower). */
+static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot)
 {
 	uint32_t *starts;
 	unsigned bits = 0;
 	size_t width, slots, next = 0;
 
-	/* Half to one entry a slot. */
-	while (bits < RADIX_MAX_BITS && (best->n >> bits))
+	while (bits < RADIX_MAX_BITS && (best->n / per_slot >> bits))
 		bits++;
 	slots = (size_t)1 << bits;
 	if (!(starts = cairn_malloc((slots + 1) * sizeof(*starts)))) {
@@ -777,7 +778,10 @@ static bool radix_build(radix *rx, const entry_run *best)
 	return true;
 }
 
-/* Builds radix tables over the index's largest runs (at most RADIX_TABLES)
+/* Builds radix tables, of half to one entry a slot (with no_mmap, four to
+ * eight: an eighth of the memory, as reads by pread cost far more than a
+ * locate's extra line, and a caller who asked for no mapping asked for a
+ * small RSS), over the index's largest runs (at most RADIX_TABLES)
  * that are sorted and the only run of their code and digest length (else
  * a CID of that kind could have entries outside the table's run). They are
  * only a shortcut: a CID without a table is looked up by searching. */
@@ -806,7 +810,7 @@ static void build_radix(car_store *cs)
 				alone = false;
 		}
 		if (alone && best->sorted && best->n < UINT32_MAX && best->dlen >= 4 &&
-		    radix_build(&cs->rx[ntables], best)) {
+		    radix_build(&cs->rx[ntables], best, cs->opts.no_mmap ? 8 : 1)) {
 			cs->rx[ntables].base = cs->positions;
 			cs->positions += best->n;
 			ntables++;
