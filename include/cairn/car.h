@@ -210,7 +210,11 @@ CAIRN_API int cairn_car_writer_open(cairn_car_writer **out, const char *path,
  * failure the writer refuses further work. */
 CAIRN_API int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid,
 				   const uint8_t *data, size_t len);
-/* Appends n sections the caller encoded, back to back in bytes[0..len):
+/* Appends to `out` what precedes a block in its CAR section: the varint
+ * of the CID's and the block's length, then the CID's bytes. */
+CAIRN_API int cairn_car_section_head(cairn_buf *out, const cairn_cid *cid, uint64_t block_len);
+/* Appends n sections the caller encoded (cairn_car_section_head, then the
+ * block), back to back in bytes[0..len):
  * each the varint of its CID's and block's length, the CID's bytes, the
  * block; cids[i]'s starts at offsets[i]. The bytes are written as they are,
  * with one write, not copied into the writer's buffer (an export's blocks

@@ -150,6 +150,14 @@ fail:
 	return rc;
 }
 
+int cairn_car_section_head(cairn_buf *out, const cairn_cid *cid, uint64_t block_len)
+{
+	uint8_t varint[CAIRN_VARINT_MAX];
+
+	cairn_buf_append(out, varint, cairn_varint_encode(varint, (uint64_t)cid->len + block_len));
+	return cairn_buf_append(out, cid->bytes, cid->len);
+}
+
 /* CAIRN_EINVAL, saying why, once the writer takes no more blocks. */
 static int closed(const cairn_car_writer *w)
 {
@@ -162,7 +170,6 @@ static int closed(const cairn_car_writer *w)
 
 int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_t *data, size_t len)
 {
-	uint8_t varint[CAIRN_VARINT_MAX];
 	uint64_t offset;
 	int rc;
 
@@ -183,8 +190,7 @@ int cairn_car_writer_put(cairn_car_writer *w, const cairn_cid *cid, const uint8_
 			return 0;
 	}
 	offset = position(w) - w->data_offset;
-	cairn_buf_append(&w->out, varint, cairn_varint_encode(varint, (uint64_t)cid->len + len));
-	cairn_buf_append(&w->out, cid->bytes, cid->len);
+	cairn_car_section_head(&w->out, cid, len);
 	if (len < DIRECT_AT)
 		cairn_buf_append(&w->out, data, len);
 	if ((rc = w->out.err))

@@ -816,13 +816,8 @@ static int process(worker *w, const item *it, int rc, const uint8_t *data, size_
 			b = w->batch;
 		}
 		b->sections[b->n] = b->data.len;
-		if (ex->car) {
-			uint8_t head[CAIRN_VARINT_MAX];
-
-			cairn_buf_append(&b->data, head,
-					 cairn_varint_encode(head, (uint64_t)it->cid.len + len));
-			cairn_buf_append(&b->data, it->cid.bytes, it->cid.len);
-		}
+		if (ex->car)
+			cairn_car_section_head(&b->data, &it->cid, len);
 		b->blocks[b->n] = b->data.len;
 		if ((rc = cairn_buf_append(&b->data, data, len)))
 			return rc;
