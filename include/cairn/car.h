@@ -20,8 +20,9 @@ typedef struct cairn_car_options {
 	bool trusted;              /* skip hashing blocks against their CIDs */
 	bool zero_length_as_eof;   /* a section length of 0 ends the data (Filecoin
 				    * pieces are zero-padded after their CAR) */
-	bool no_mmap;              /* the read-only CAR store: read blocks with pread,
-				    * not from a mapping (see cairn_store_car_open) */
+	bool no_mmap;              /* the read-only CAR store: read blocks, and the
+				    * index for lookups by CID, with pread, not
+				    * from a mapping (see cairn_store_car_open) */
 } cairn_car_options;
 #define CAIRN_CAR_OPTIONS_INIT {32u << 20, 8u << 20, false, false, false}
 
@@ -288,6 +289,16 @@ CAIRN_API uint64_t cairn_car_index_codec(const cairn_car_index *idx);
 CAIRN_API uint64_t cairn_car_index_count(const cairn_car_index *idx);
 /* CAIRN_ECORRUPT if entries are out of order (binary search would miss them). */
 CAIRN_API int cairn_car_index_check(const cairn_car_index *idx);
+/* For an index cairn_car_index_open mapped: the offset in its file of `p`,
+ * a byte of the index (as foreach hands out), so a caller can read entries
+ * with pread instead of through the mapping. UINT64_MAX for an index over
+ * bytes in memory. */
+CAIRN_API uint64_t cairn_car_index_file_offset(const cairn_car_index *idx, const uint8_t *p);
+/* Drops the pages of the index's mapping from the process's memory: they
+ * are read from the file (the page cache) again when next touched. For a
+ * caller that reads the entries with pread, or passed over them once, and
+ * wants its RSS to stay its own. Nothing for an index over bytes in memory. */
+CAIRN_API void cairn_car_index_release(const cairn_car_index *idx);
 
 /* Finds the sections for a CID's multihash: writes up to `max` offsets and
  * returns how many there are in all (0: not there). For IndexSorted only

@@ -136,7 +136,11 @@ CAIRN_API int cairn_store_walk(cairn_store *s, const cairn_cid *root, cairn_stor
  * `opts->trusted`. The pages read count in the process's RSS (as file
  * pages: the page cache's, shared and reclaimable), and, as with the
  * mapped index, the file must not shrink while the store is open: a page
- * past its new end faults (SIGBUS). Safe for concurrent readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
+ * past its new end faults (SIGBUS). With `opts->no_mmap` an index in a
+ * file is read with pread too (its pages leave the RSS after the open
+ * pass), but for locate_many, which reads it in place: a walk that
+ * numbers blocks by position has the index in memory, one that keeps
+ * its own set of CIDs does not. Safe for concurrent readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
  * go-car's default. Iterates in file order. No put, no del.
  * A detached index wins over an embedded one; a corrupt embedded index
  * fails the open (as in go-car: rebuild it with `cairn car index`).

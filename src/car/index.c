@@ -784,6 +784,19 @@ void cairn_car_index_free(cairn_car_index *idx)
 	cairn_free(idx);
 }
 
+uint64_t cairn_car_index_file_offset(const cairn_car_index *idx, const uint8_t *p)
+{
+	return idx->map ? idx->base + (uint64_t)(p - idx->p) : UINT64_MAX;
+}
+
+/* The mapping is private and never written, so its pages are the file's:
+ * MADV_DONTNEED only unmaps them, and the next touch maps them again. */
+void cairn_car_index_release(const cairn_car_index *idx)
+{
+	if (idx->map)
+		(void)madvise(idx->map, idx->map_len, MADV_DONTNEED);
+}
+
 uint64_t cairn_car_index_codec(const cairn_car_index *idx)
 {
 	return idx->codec;

@@ -22,7 +22,7 @@ static const cli_opt export_opts[] = {
 	{"codecs", 0, "LIST", "follow links only out of blocks of these codecs (default dag-pb,dag-cbor,dag-json)"},
 	{"car-version", 0, "1|2", "1 (default, as Lotus writes) or 2 with a MultihashIndexSorted index"},
 	{"trusted", 0, NULL, "with --from: do not hash the blocks read against their CIDs"},
-	{"no-mmap", 0, NULL, "with --from: read the CAR with pread, not from a mapping (slower; its pages then stay out of the RSS)"},
+	{"no-mmap", 0, NULL, "with --from: read the CAR with pread, not from a mapping (slower; its pages then stay out of the RSS, and with --seen-by-cid its index too)"},
 	{NULL, 0, NULL, NULL},
 };
 

@@ -42,6 +42,14 @@
  * memory. With opts.no_mmap, or a file that cannot be mapped, blocks are
  * read with pread: one call for the head and a small block (GET_WINDOW),
  * a second for the rest of a larger one.
+ *
+ * With opts.no_mmap an index in a file is read with pread as well (a
+ * slot's entries in one call; see run_entries), and the open pass drops
+ * its pages from memory as it goes: a caller who asked for no mapping
+ * asked for a small RSS, and a 10M-block CAR's mapped index is 390 MiB
+ * of it. Only locate_many still reads the index in place (a call per
+ * link would cost more than the walk), so a walk by positions brings it
+ * back into memory, and a walk by its own set of CIDs does not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +83,12 @@
 /* Tables kept: one per multihash code and digest length in use (a DAG of
  * sha2-256 leaves under blake2b-256 nodes has two). */
 #define RADIX_TABLES 4
+/* Entries read with pread are at most this wide (a 64-byte digest and its
+ * offset), so a slot's RADIX_SCAN_MAX of them fit on the stack. */
+#define READ_ENTRY_MAX 72
+/* With no_mmap, the open pass drops the index's pages from memory after
+ * this many entries (40 MiB of sha2-256 entries). */
+#define RELEASE_EVERY ((uint64_t)1 << 20)
 
 /* A run of index entries of one multihash code and digest length,
  * contiguous in the index's bytes. */
@@ -91,6 +105,7 @@ typedef struct {
 typedef struct {
 	entry_run run;
 	uint64_t base;      /* the position of the run's first entry */
+	uint64_t file_off;  /* with index_fd: where the run's entries are in that file */
 	unsigned bits;
 	uint32_t *starts;   /* 2^bits + 1 entries: the first entry whose
 			     * prefix is at least i; NULL: no table */
@@ -105,6 +120,9 @@ typedef struct {
 	uint64_t data_end;     /* and where it ends */
 	cairn_car_index *idx;
 	cairn_buf idx_bytes;   /* the index built on open; idx points into it */
+	int index_fd;          /* >= 0 (no_mmap, an index in a file): the tables'
+				* entries are read with pread from it; -1: in place */
+	const char *index_name; /* that file's name, for messages */
 	radix rx[RADIX_TABLES]; /* in order of size; unused ones have no starts */
 	uint64_t positions;    /* entries under the radix tables, numbered in order */
 	const uint8_t *map;    /* the whole file, read-only, when mapped */
@@ -247,12 +265,30 @@ static inline int digest_cmp(const uint8_t *e, const uint8_t *digest, size_t dle
 	return memcmp(e, digest, dlen);
 }
 
+/* The entries [lo, hi) of `rx`'s run, at most RADIX_SCAN_MAX: in place,
+ * or read into `buf` (RADIX_SCAN_MAX * READ_ENTRY_MAX bytes) when the
+ * store reads its index with pread. NULL: the read failed (error set). */
+static const uint8_t *run_entries(const car_store *cs, const radix *rx, uint32_t lo, uint32_t hi,
+				  uint8_t *buf)
+{
+	size_t width = rx->run.dlen + 8;
+
+	if (cs->index_fd < 0 || hi == lo)
+		return rx->run.p + (size_t)lo * width;
+	if (cairn_file_pread_full(cs->index_fd, buf, (size_t)(hi - lo) * width,
+				  rx->file_off + (uint64_t)lo * width, cs->index_name))
+		return NULL;
+	return buf;
+}
+
 /* cairn_car_index_find through the radix table when `cid` is in its run:
  * the same count and offsets, in the same (index) order. */
 static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, size_t max)
 {
 	const uint8_t *digest = cid->bytes + cid->digest_off;
 	const radix *rx = radix_of(cs, cid);
+	uint8_t buf[RADIX_SCAN_MAX * READ_ENTRY_MAX];
+	const uint8_t *entries;
 	size_t width, written = 0;
 	uint32_t q, lo, hi;
 	int total = 0;
@@ -265,8 +301,10 @@ static int find(const car_store *cs, const cairn_cid *cid, uint64_t *offsets, si
 	hi = rx->starts[q + 1];
 	if (hi - lo > RADIX_SCAN_MAX)
 		return cairn_car_index_find(cs->idx, cid, offsets, max);
+	if (!(entries = run_entries(cs, rx, lo, hi, buf)))
+		return cairn_error_last_code();
 	for (uint32_t i = lo; i < hi; i++) {
-		const uint8_t *e = rx->run.p + (size_t)i * width;
+		const uint8_t *e = entries + (size_t)(i - lo) * width;
 		int c = digest_cmp(e, digest, rx->run.dlen);
 
 		if (c > 0)
@@ -479,13 +517,15 @@ static const uint8_t *position_entry(const car_store *cs, uint64_t pos, size_t *
  * entries' lines, then the sections', are asked for before any is read,
  * and the section found first is probed first. A section that does not
  * hold the CID (a wrong position, an index that lies, a block stored
- * twice and the first copy bad) and an unmapped file are looked up as get
- * does, so the answers are get's. */
+ * twice and the first copy bad) is looked up as get does, so the answers
+ * are get's. Unmapped, a section is read with pread (into `buf`), found
+ * through its position or by get's lookup. */
 static int get_group(const car_store *cs, const cairn_cid *const *cids, const uint64_t *pos,
 		     size_t m, size_t base, cairn_buf *scratch, cairn_store_block_fn fn,
 		     void *payload)
 {
 	uint64_t room = cs->data_end - cs->data_offset, off[GET_GROUP];
+	uint8_t buf[GET_WINDOW];
 	const uint8_t *entry[GET_GROUP];
 	size_t dlen[GET_GROUP], nrx = 0;
 	bool known[GET_GROUP];      /* off[i] read: the section to probe first */
@@ -497,21 +537,21 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 		entry[i] = NULL;
 		rx[i] = NULL;
 		known[i] = false;
-		if (pos && cs->map && pos[i] != CAIRN_STORE_NO_POSITION &&
+		if (pos && pos[i] != CAIRN_STORE_NO_POSITION &&
 		    (entry[i] = position_entry(cs, pos[i], &dlen[i])))
 			__builtin_prefetch(entry[i] + dlen[i]);
-		else if ((rx[i] = radix_of(cs, cids[i])) != NULL)
+		else if (cs->map && (rx[i] = radix_of(cs, cids[i])) != NULL)
 			nrx++;
 	}
-	if (nrx)
+	if (nrx && cs->index_fd < 0)
 		prefetch_index(cids, m, rx, q);
-	for (size_t i = 0; i < m && cs->map; i++) {
+	for (size_t i = 0; i < m; i++) {
 		if (entry[i])
 			off[i] = load_le64(entry[i] + dlen[i]);
-		else if (find(cs, cids[i], &off[i], 1) < 1)
+		else if (!cs->map || find(cs, cids[i], &off[i], 1) < 1)
 			continue;
 		known[i] = true;
-		if (off[i] < room)
+		if (off[i] < room && cs->map)
 			prefetch_range(cs->map + cs->data_offset + off[i],
 				       room - off[i] < SECTION_PREFETCH ? (size_t)(room - off[i])
 									  : SECTION_PREFETCH);
@@ -519,7 +559,7 @@ static int get_group(const car_store *cs, const cairn_cid *const *cids, const ui
 	for (size_t i = 0; i < m; i++) {
 		view v = {scratch, NULL, 0};
 
-		rc = known[i] ? probe_at(cs, cids[i], off[i], NULL, GET_WINDOW, probe_view, &v) : 0;
+		rc = known[i] ? probe_at(cs, cids[i], off[i], buf, GET_WINDOW, probe_view, &v) : 0;
 		if (rc != 1)
 			rc = lookup(cs, cids[i], GET_WINDOW, probe_view, &v);
 		if (rc == 0)
@@ -555,7 +595,10 @@ static int car_get_many(cairn_store *s, const cairn_cid *const *cids, size_t n,
  * a CID's is its digest's first entry in its table's run. Only the index
  * is read, so a CID of the right digest but another codec or version
  * shares the position (the caller tells them apart), and a digest that
- * is not in the CAR has none. CIDs outside the tables have none either. */
+ * is not in the CAR has none. CIDs outside the tables have none either.
+ * Locates read the index in place, also with no_mmap (a pread each would
+ * cost more than the walk): a caller that numbers blocks by position has
+ * the index in memory, one that keeps its own set of CIDs does not. */
 static uint64_t car_positions(cairn_store *s)
 {
 	return ((const car_store *)s)->positions;
@@ -677,6 +720,10 @@ static void car_free(cairn_store *s)
 	cairn_buf_free(&cs->idx_bytes);
 	if (cs->map)
 		munmap((void *)cs->map, cs->map_len);
+	if (cs->index_fd >= 0 && cs->index_fd != cs->fd)
+		close(cs->index_fd);
+	if (cs->index_name != cs->path)
+		cairn_free((char *)cs->index_name);
 	if (cs->fd >= 0)
 		close(cs->fd);
 	cairn_free(cs->path);
@@ -716,11 +763,31 @@ static int open_index(car_store *cs, cairn_car_reader *r, const char *index_path
 	return cairn_car_index_open_bytes(&cs->idx, cs->idx_bytes.data, cs->idx_bytes.len, cs->path);
 }
 
+/* With no_mmap, an index read from a file is read with pread from then on
+ * (see run_entries): from the CAR's descriptor, or the detached index's. */
+static int open_index_fd(car_store *cs, const char *index_path)
+{
+	if (!cs->opts.no_mmap || cs->idx_bytes.data)
+		return 0;
+	if (!index_path) {
+		cs->index_fd = cs->fd;
+		cs->index_name = cs->path;
+		return 0;
+	}
+	if (!(cs->index_name = cairn_strndup(index_path, strlen(index_path))))
+		return CAIRN_ENOMEM;
+	if ((cs->index_fd = open(index_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return cairn_error_set(CAIRN_EIO, "%s: %s", index_path, strerror(errno));
+	return 0;
+}
+
 /* The open pass over the index: its runs of contiguous entries. */
 typedef struct {
 	entry_run runs[RADIX_MAX_RUNS];
 	size_t nruns;
 	bool too_many;
+	const cairn_car_index *release; /* drop its pages as the pass goes */
+	uint64_t seen;
 } run_scan;
 
 static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len,
@@ -730,6 +797,8 @@ static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len
 	entry_run *r = sc->nruns ? &sc->runs[sc->nruns - 1] : NULL;
 
 	(void)offset;
+	if (sc->release && ++sc->seen % RELEASE_EVERY == 0)
+		cairn_car_index_release(sc->release);
 	if (r && r->code == mh_code && r->dlen == digest_len &&
 	    digest == r->last + digest_len + 8) {
 		if (r->sorted && digest_cmp(r->last, digest, digest_len) > 0)
@@ -749,7 +818,8 @@ static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len
 /* Builds the radix table of one run into `rx`, of about `per_slot`
  * entries a slot (a power of two); false when it cannot be (no memory:
  * then the run is searched, which is only slower). */
-static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot)
+static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot,
+			const cairn_car_index *release)
 {
 	uint32_t *starts;
 	unsigned bits = 0;
@@ -769,6 +839,8 @@ static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot)
 
 		while (next <= q)
 			starts[next++] = (uint32_t)j;
+		if (release && (j + 1) % RELEASE_EVERY == 0)
+			cairn_car_index_release(release);
 	}
 	while (next <= slots)
 		starts[next++] = (uint32_t)best->n;
@@ -787,10 +859,12 @@ static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot)
  * only a shortcut: a CID without a table is looked up by searching. */
 static void build_radix(car_store *cs)
 {
+	const cairn_car_index *release = cs->index_fd >= 0 ? cs->idx : NULL;
 	run_scan sc;
 	size_t ntables = 0;
 
 	memset(&sc, 0, sizeof(sc));
+	sc.release = release;
 	if (cairn_car_index_count(cs->idx) < RADIX_MIN ||
 	    cairn_car_index_foreach(cs->idx, scan_entry, &sc) || sc.too_many)
 		return;
@@ -810,8 +884,10 @@ static void build_radix(car_store *cs)
 				alone = false;
 		}
 		if (alone && best->sorted && best->n < UINT32_MAX && best->dlen >= 4 &&
-		    radix_build(&cs->rx[ntables], best, cs->opts.no_mmap ? 8 : 1)) {
+		    (!release || best->dlen + 8 <= READ_ENTRY_MAX) &&
+		    radix_build(&cs->rx[ntables], best, cs->opts.no_mmap ? 8 : 1, release)) {
 			cs->rx[ntables].base = cs->positions;
+			cs->rx[ntables].file_off = cairn_car_index_file_offset(cs->idx, best->p);
 			cs->positions += best->n;
 			ntables++;
 		}
@@ -851,6 +927,7 @@ int cairn_store_car_open(cairn_store **out, const char *path, const char *index_
 		return CAIRN_ENOMEM;
 	cs->base.ops = &car_ops;
 	cs->fd = -1;
+	cs->index_fd = -1;
 	cs->opts = opts ? *opts : default_opts;
 	if (!(cs->path = cairn_strndup(path, strlen(path)))) {
 		rc = CAIRN_ENOMEM;
@@ -867,9 +944,11 @@ int cairn_store_car_open(cairn_store **out, const char *path, const char *index_
 		goto fail;
 	cs->data_offset = cairn_car_reader_data_offset(r);
 	cs->data_end = cairn_car_reader_data_end(r);
-	if ((rc = open_index(cs, r, index_path)))
+	if ((rc = open_index(cs, r, index_path)) || (rc = open_index_fd(cs, index_path)))
 		goto fail;
 	build_radix(cs);
+	if (cs->index_fd >= 0)
+		cairn_car_index_release(cs->idx);
 	map_payload(cs);
 	cairn_car_reader_free(r);
 	*out = &cs->base;

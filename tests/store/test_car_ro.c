@@ -828,8 +828,26 @@ static void check_positions(cairn_store *s)
 	free(all);
 }
 
+/* The file pages this process has mapped (kB), or -1 where /proc cannot
+ * tell. */
+static long rss_file_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssFile: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* `detached`: also write the index to this file and open the store with it. */
 static void check_radix_car(const char *path, unsigned version, uint64_t index_codec,
-			    bool no_mmap)
+			    bool no_mmap, const char *detached)
 {
 	cairn_car_options opts = CAIRN_CAR_OPTIONS_INIT;
 	cairn_cid *all;
@@ -841,6 +859,10 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 	size_t len, size_dummy;
 	uint64_t size;
 	cairn_store *s;
+	long rss_before;
+	/* With no_mmap an index in a file is read with pread but by locates
+	 * (positions); one built on open is in memory and read in place. */
+	bool pread_index = no_mmap && (version == 2 || detached);
 
 	wo.version = version;
 	wo.index_codec = index_codec;
@@ -856,8 +878,19 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 	assert_int_equal(cairn_car_writer_finish(w), 0);
 	cairn_car_writer_free(w);
 
+	if (detached) {
+		cairn_car_reader *r;
+		cairn_buf idx = CAIRN_BUF_INIT;
+
+		assert_int_equal(cairn_car_reader_open(&r, path, NULL), 0);
+		assert_int_equal(cairn_car_index_build(&idx, r, CAIRN_CAR_INDEX_MH_SORTED, false), 0);
+		cairn_car_reader_free(r);
+		write_file(detached, &idx);
+		cairn_buf_free(&idx);
+	}
 	opts.no_mmap = no_mmap;
-	assert_int_equal(cairn_store_car_open(&s, path, NULL, &opts), 0);
+	rss_before = rss_file_kb();
+	assert_int_equal(cairn_store_car_open(&s, path, detached, &opts), 0);
 	/* Batched through the tables' staged lookups: every block, with a
 	 * CID one first or last digest byte away after each tenth. */
 	assert_non_null(all = calloc(RADIX_BLOCKS * 2, sizeof(*all)));
@@ -873,7 +906,8 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 	}
 	check_get_many(s, all, len);
 	free(all);
-	check_positions(s);
+	if (!pread_index)
+		check_positions(s);
 	for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
 		radix_block(&cid, data, &len, i);
 		assert_int_equal(cairn_store_get(s, &got, &cid), 0);
@@ -891,23 +925,54 @@ static void check_radix_car(const char *path, unsigned version, uint64_t index_c
 		assert_int_equal(cairn_store_has(s, &other), 0);
 		assert_int_equal(cairn_store_get_size(s, &size, &other), CAIRN_ENOTFOUND);
 	}
+	/* Every block got, and the index (800 kB) neither mapped in nor left
+	 * in memory: only the pages the store itself touched stay. */
+	if (pread_index && rss_before >= 0)
+		assert_true(rss_file_kb() - rss_before < 200);
+	/* Positions, and gets through them, read the index in place. */
+	if (pread_index)
+		check_positions(s);
+	/* A detached index cut short under an open store: the entries past the
+	 * cut are an error naming the index file, not a crash (the mapping,
+	 * which would fault, is not read). */
+	if (pread_index && detached) {
+		int errors = 0;
+
+		assert_int_equal(truncate(detached, 400 * 1024), 0);
+		for (unsigned i = 0; i < RADIX_BLOCKS; i++) {
+			int rc;
+
+			radix_block(&cid, data, &len, i);
+			if ((rc = cairn_store_get(s, &got, &cid)) == 0)
+				continue;
+			assert_int_equal(rc, CAIRN_ECORRUPT);
+			assert_non_null(strstr(cairn_error_last(), detached));
+			assert_non_null(strstr(cairn_error_last(), "unexpected end of file"));
+			errors++;
+		}
+		assert_true(errors > RADIX_BLOCKS / 4 && errors < RADIX_BLOCKS);
+	}
 	cairn_store_free(s);
 	cairn_buf_free(&got);
 }
 
 static void test_radix_lookup(void **state)
 {
-	char path[PATH_MAX + 64];
+	char path[PATH_MAX + 64], ipath[PATH_MAX + 64];
 
 	(void)state;
 	temp_path(path, sizeof(path), "radix-mh.car");
-	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, false);
-	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, true);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, false, NULL);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_MH_SORTED, true, NULL);
 	temp_path(path, sizeof(path), "radix-sorted.car");
-	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED, false);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED, false, NULL);
+	check_radix_car(path, 2, CAIRN_CAR_INDEX_SORTED, true, NULL);
 	temp_path(path, sizeof(path), "radix-v1.car");
-	check_radix_car(path, 1, 0, false);
-	check_radix_car(path, 1, 0, true);
+	check_radix_car(path, 1, 0, false, NULL);
+	check_radix_car(path, 1, 0, true, NULL);
+	temp_path(ipath, sizeof(ipath), "radix-v1.carindex");
+	check_radix_car(path, 1, 0, true, ipath);
+	check_radix_car(path, 1, 0, false, ipath);
 }
 
 /* An empty block, a block written twice, a CAR of nothing but its header. */
