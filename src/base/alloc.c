@@ -59,6 +59,19 @@ void *cairn_calloc(size_t count, size_t size)
 	return p ? p : oom();
 }
 
+void *cairn_calloc_aligned(size_t count, size_t size, size_t align)
+{
+	void *p;
+
+	if (should_fail())
+		return oom();
+	if (!count || !size)
+		count = size = 1;
+	if (count > SIZE_MAX / size || posix_memalign(&p, align, count * size))
+		return oom();
+	return memset(p, 0, count * size);
+}
+
 void *cairn_realloc(void *old, size_t n)
 {
 	void *p;

@@ -134,8 +134,12 @@ typedef struct batch {
 	cairn_buf data;
 } batch;
 
+/* Each on cache lines of its own (see the allocation): a worker writes its
+ * stack's length and its counters for every link, and a line shared with
+ * the next worker's would bounce between the cores (an export of 10 M
+ * blocks took 9% longer with the array at one heap address than another). */
 typedef struct worker {
-	cairn_export *ex;
+	_Alignas(64) cairn_export *ex;
 	pthread_t thread;
 	bool started;
 	item *stack;
@@ -1021,7 +1025,7 @@ int cairn_export_new(cairn_export **out, cairn_store *store, const cairn_export_
 	pthread_mutex_init(&ex->class_lock, NULL);
 	ex->nbatches = 2 * (size_t)ex->nworkers + 2;
 	if (!(ex->ring = cairn_malloc(ex->qcap * sizeof(item))) ||
-	    !(ex->workers = cairn_calloc(ex->nworkers, sizeof(worker)))) {
+	    !(ex->workers = cairn_calloc_aligned(ex->nworkers, sizeof(worker), 64))) {
 		cairn_export_free(ex);
 		return CAIRN_ENOMEM;
 	}

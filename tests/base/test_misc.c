@@ -200,6 +200,22 @@ static void test_alloc_each_kind(void **state)
 	assert_non_null(p);
 	cairn_free(p);
 	cairn_free(NULL);
+	/* aligned: on the boundary asked for, zeroed, and failing as the rest */
+	for (size_t align = 8; align <= 4096; align *= 8) {
+		p = cairn_calloc_aligned(3, 200, align);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % align, 0);
+		for (size_t i = 0; i < 600; i++)
+			assert_int_equal(p[i], 0);
+		cairn_free(p);
+	}
+	p = cairn_calloc_aligned(0, 0, 64);
+	assert_non_null(p);
+	cairn_free(p);
+	assert_null(cairn_calloc_aligned(SIZE_MAX / 2, 4, 64));
+	assert_int_equal(cairn_error_last_code(), CAIRN_ENOMEM);
+	cairn_alloc_fail_after(1, false);
+	assert_null(cairn_calloc_aligned(1, 64, 64));
 }
 
 /* --------------------------------------------------------------- logging */
