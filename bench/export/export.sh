@@ -10,7 +10,7 @@
 #
 # Wall time and peak RSS from /usr/bin/time; the source CAR (a CARv2 with its
 # index) is read with --trusted, as the JS walk does not hash either. The
-# index and the blocks are mapped (but in the --no-mmap run), so the pages
+# index and the blocks are mapped (but in the --no-mmap runs), so the pages
 # read count in RSS: RssAnon (the export's own memory) is sampled from /proc
 # beside it. Wall time includes the fsync of the CAR written.
 set -eu
@@ -80,8 +80,10 @@ for j in 1 2; do
 	run "cairn export -j $j --memory 128MiB --seen-by-cid" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" \
 		--trusted --seen-by-cid -j $j --memory 128MiB --spill-dir "$DATA" "$root" -o "$DATA/out.car"
 done
-# The source read with pread: its pages stay out of the RSS (its index is
-# still mapped); and so with the spill path running, the issue's RSS case.
+# The source read with pread: its blocks' pages stay out of the RSS (its
+# index is read in place by the locates of a walk by positions); and so with
+# the spill path running, the issue's RSS case, where the index is read with
+# pread too.
 run "cairn export -j 2 --memory 128MiB --no-mmap" "$CAIRN" export --from "$DATA/dag-$BLOCKS.car" \
 	--trusted --no-mmap -j 2 --memory 128MiB --spill-dir "$DATA" "$root" -o "$DATA/out.car"
 run "cairn export -j 2 --memory 128MiB --no-mmap --seen-by-cid" "$CAIRN" export \
