@@ -71,6 +71,13 @@ static void check_cid(const cairn_cid *cid)
 		abort();
 	if (!cairn_cid_equal(cid, cid) || cairn_cid_cmp(cid, cid))
 		abort();
+	/* encoded again from its fields, by another path than decode's (which
+	 * knows the commonest prefixes by their bytes): the same CID */
+	if (cairn_cid_from_digest(&other, cid->version, cid->codec, cid->mh_code,
+				  cid->bytes + cid->digest_off, cid->digest_len) ||
+	    other.len != cid->len || memcmp(other.bytes, cid->bytes, cid->len) ||
+	    other.mh_off != cid->mh_off || other.digest_off != cid->digest_off)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -398,10 +398,10 @@ static void test_binary_truncated_and_garbage(void **state)
 
 static void test_binary_extra_bytes(void **state)
 {
-	const char *strs[] = {FIXTURE_V0, HELLO_RAW, "bafkqabiaaebagba"};
+	const char *strs[] = {FIXTURE_V0, HELLO_RAW, "bafkqabiaaebagba", HELLO_BLAKE};
 
 	(void)state;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		uint8_t buf[CAIRN_CID_MAX_BYTES + 4];
 		cairn_cid cid, got;
 		size_t used = 0;
@@ -424,6 +424,44 @@ static void test_binary_extra_bytes(void **state)
 		assert_int_equal(used, cid.len);
 		assert_true(cairn_cid_equal(&got, &cid));
 		assert_int_equal(cairn_cid_cmp(&got, &cid), 0);
+	}
+}
+
+/* cairn_cid_decode knows the commonest CIDs by their first bytes: every
+ * field as cairn_cid_from_digest sets it, for one-byte codecs (the fast
+ * path) and two-byte ones (the varints), for both digests it knows and a
+ * hash it does not. */
+static void test_decode_common_prefixes(void **state)
+{
+	const uint64_t codecs[] = {0x00, CAIRN_CODEC_RAW, CAIRN_CODEC_DAG_CBOR, 0x7f, 0x80, 0x0129};
+	const uint64_t hashes[] = {CAIRN_MH_SHA2_256, CAIRN_MH_BLAKE2B_256, 0xb260};
+	uint8_t digest[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(digest); i++)
+		digest[i] = (uint8_t)(i * 37 + 1);
+	for (size_t c = 0; c < sizeof(codecs) / sizeof(codecs[0]); c++) {
+		for (size_t h = 0; h < sizeof(hashes) / sizeof(hashes[0]); h++) {
+			cairn_cid want, got;
+			size_t used = 0;
+
+			assert_int_equal(cairn_cid_from_digest(&want, 1, codecs[c], hashes[h], digest, 32), 0);
+			memset(&got, 0xee, sizeof(got));
+			assert_int_equal(cairn_cid_decode(&got, &used, want.bytes, want.len), 0);
+			assert_int_equal(used, want.len);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.bytes, want.bytes, want.len);
+			assert_int_equal(got.version, 1);
+			assert_int_equal(got.codec, codecs[c]);
+			assert_int_equal(got.mh_code, hashes[h]);
+			assert_int_equal(got.mh_off, want.mh_off);
+			assert_int_equal(got.digest_off, want.digest_off);
+			assert_int_equal(got.digest_len, 32);
+			assert_memory_equal(got.bytes + got.digest_off, digest, 32);
+			assert_true(cairn_cid_equal(&got, &want));
+			/* one byte short: refused, as by the varints */
+			expect_decode_fails(want.bytes, want.len - 1u, CAIRN_ECORRUPT);
+		}
 	}
 }
 
@@ -722,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_binary_truncated_and_garbage),
 		cmocka_unit_test(test_binary_extra_bytes),
+		cmocka_unit_test(test_decode_common_prefixes),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_other_bases),
 		cmocka_unit_test(test_from_digest),
