@@ -121,6 +121,26 @@ CAIRN_API uint8_t *cairn_buf_detach(cairn_buf *b, size_t *len_out);
  * 2^63); the message gives the byte offset within p. */
 CAIRN_API int cairn_varint_decode(uint64_t *value_out, size_t *used_out,
 				  const uint8_t *p, size_t len);
+/* The same, with values of one and two bytes decoded inline: a CID's
+ * version, codec and hash, a CAR section's length, tens of millions of
+ * them in a walk. Anything longer, or not minimal, is left to the above. */
+static inline int cairn_varint_decode_short(uint64_t *value_out, size_t *used_out,
+					    const uint8_t *p, size_t len)
+{
+	if (len && p[0] < 0x80) {
+		*value_out = p[0];
+		if (used_out)
+			*used_out = 1;
+		return 0;
+	}
+	if (len >= 2 && p[1] < 0x80 && p[1]) {
+		*value_out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		if (used_out)
+			*used_out = 2;
+		return 0;
+	}
+	return cairn_varint_decode(value_out, used_out, p, len);
+}
 /* Writes v (< 2^63) into out and returns the byte count (1..9), or 0 when
  * v is too large. */
 CAIRN_API size_t cairn_varint_encode(uint8_t out[CAIRN_VARINT_MAX], uint64_t v);

@@ -93,14 +93,14 @@ int cairn_cid_decode(cairn_cid *out, size_t *used_out, const uint8_t *p, size_t 
 			goto decoded;
 		}
 	}
-	if (cairn_ipld__varint(&version, &used, p, len))
+	if (cairn_varint_decode_short(&version, &used, p, len))
 		return cairn_error_prefix("CID version: ");
 	if (version != 1)
 		return cairn_error_set(version == 0 ? CAIRN_ECORRUPT : CAIRN_EUNSUPPORTED,
 			"CID: at byte 0: version %llu is not a valid CID version (expected 1, or a CIDv0 multihash)",
 			(unsigned long long)version);
 	off += used;
-	if (cairn_ipld__varint(&codec, &used, p + off, len - off))
+	if (cairn_varint_decode_short(&codec, &used, p + off, len - off))
 		return cairn_error_prefix("CID codec at byte %zu: ", off);
 	off += used;
 	mh_off = off;

@@ -38,19 +38,6 @@ static inline int cairn_ipld__key_cmp_bytes(const uint8_t *a, size_t alen,
 int cairn_ipld__sort_entries(const cairn_map_entry **out, const cairn_node *map,
 			     bool cbor_order);
 
-/* cairn_varint_decode with the one-byte case inline: most of a CID's
- * varints (version, codec, hash code, digest length) are one byte, and a
- * link scan decodes four a link. */
-static inline int cairn_ipld__varint(uint64_t *v, size_t *used, const uint8_t *p, size_t len)
-{
-	if (len && p[0] < 0x80) {
-		*v = p[0];
-		*used = 1;
-		return 0;
-	}
-	return cairn_varint_decode(v, used, p, len);
-}
-
 /* Sets CAIRN_ECORRUPT with "<codec>: at byte <at>: <what>" and returns it. */
 int cairn_ipld__corrupt(const char *codec, size_t at, const char *fmt, ...) CAIRN_PRINTF(3, 4);
 

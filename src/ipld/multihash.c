@@ -49,9 +49,9 @@ int cairn_multihash_decode(uint64_t *code_out, const uint8_t **digest_out,
 	uint64_t code, dlen;
 	size_t a, b;
 
-	if (cairn_ipld__varint(&code, &a, p, len))
+	if (cairn_varint_decode_short(&code, &a, p, len))
 		return cairn_error_prefix("multihash code: ");
-	if (cairn_ipld__varint(&dlen, &b, p + a, len - a))
+	if (cairn_varint_decode_short(&dlen, &b, p + a, len - a))
 		return cairn_error_prefix("multihash length at byte %zu: ", a);
 	if (dlen > len - a - b)
 		return cairn_error_set(CAIRN_ECORRUPT,

@@ -168,7 +168,7 @@ static int read_head(head *h, const car_store *cs, uint64_t offset, uint8_t *buf
 		if ((rc = cairn_file_pread_full(cs->fd, buf, want, at, cs->path)))
 			return rc;
 	}
-	if (cairn_varint_decode(&len, &used, p, want))
+	if (cairn_varint_decode_short(&len, &used, p, want))
 		return cairn_error_prefix("%s: section length at byte %llu: ", cs->path,
 					  (unsigned long long)at);
 	if (len == 0)
