@@ -975,6 +975,54 @@ static void test_radix_lookup(void **state)
 	check_radix_car(path, 1, 0, false, ipath);
 }
 
+/* Digests that bunch up (forged, the CAR read trusted): sixty radix slots
+ * of twenty entries each (a table packed in bytes a line, tried once,
+ * could not count them), the rest spread out; every block is found. */
+static void test_radix_bunched(void **state)
+{
+	char path[PATH_MAX + 64];
+	cairn_car_options opts = CAIRN_CAR_OPTIONS_INIT;
+	cairn_buf car = CAIRN_BUF_INIT, got = CAIRN_BUF_INIT;
+	const unsigned n = 5000; /* 2^13 slots */
+	cairn_cid *cids;
+	cairn_store *s;
+
+	(void)state;
+	assert_non_null(cids = calloc(n, sizeof(*cids)));
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t slot = i < 1200 ? i / 20 : 60 + (i - 1200) * 2;
+		uint32_t top = slot << 19 | ((i * 7u) & 0x7ffff);
+		uint8_t digest[32];
+
+		for (size_t k = 0; k < sizeof(digest); k++)
+			digest[k] = (uint8_t)(i >> (k % 4 * 8));
+		digest[0] = (uint8_t)(top >> 24);
+		digest[1] = (uint8_t)(top >> 16);
+		digest[2] = (uint8_t)(top >> 8);
+		digest[3] = (uint8_t)top;
+		assert_int_equal(cairn_cid_from_digest(&cids[i], 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256,
+						       digest, sizeof(digest)), 0);
+	}
+	assert_int_equal(cairn_car_v1_header_encode(&car, &cids[0], 1), 0);
+	for (unsigned i = 0; i < n; i++)
+		put_section(&car, NULL, &cids[i], &i, sizeof(i));
+	temp_path(path, sizeof(path), "bunched.car");
+	write_file(path, &car);
+	opts.trusted = true;
+	assert_int_equal(cairn_store_car_open(&s, path, NULL, &opts), 0);
+	for (unsigned i = 0; i < n; i++) {
+		if (cairn_store_get(s, &got, &cids[i]))
+			fail_msg("block %u: %s", i, cairn_error_last());
+		assert_int_equal(got.len, sizeof(i));
+		assert_memory_equal(got.data, &i, sizeof(i));
+	}
+	check_get_many(s, cids, n);
+	cairn_store_free(s);
+	cairn_buf_free(&car);
+	cairn_buf_free(&got);
+	free(cids);
+}
+
 /* An empty block, a block written twice, a CAR of nothing but its header. */
 static void test_edge_cars(void **state)
 {
@@ -1315,6 +1363,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_index),
 		cmocka_unit_test(test_index_sorted_same_digest),
 		cmocka_unit_test(test_radix_lookup),
+		cmocka_unit_test(test_radix_bunched),
 		cmocka_unit_test_teardown(test_edge_cars, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_section_limit),
