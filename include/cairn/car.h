@@ -311,6 +311,13 @@ typedef int (*cairn_car_index_fn)(uint64_t mh_code, const uint8_t *digest, size_
 /* Calls `fn` for every entry in on-disk order; mh_code is 0 for IndexSorted. */
 CAIRN_API int cairn_car_index_foreach(const cairn_car_index *idx, cairn_car_index_fn fn,
 				      void *payload);
+typedef int (*cairn_car_index_bucket_fn)(uint64_t mh_code, const uint8_t *entries,
+					 size_t digest_len, uint64_t count, void *payload);
+/* Calls `fn` for every bucket in on-disk order, with its `count` entries
+ * (each the digest, then the uint64 LE offset) laid out from `entries`,
+ * without reading them: for a caller that goes through them once itself. */
+CAIRN_API int cairn_car_index_foreach_bucket(const cairn_car_index *idx,
+					     cairn_car_index_bucket_fn fn, void *payload);
 
 #ifdef __cplusplus
 }

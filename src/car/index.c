@@ -935,6 +935,19 @@ int cairn_car_index_foreach(const cairn_car_index *idx, cairn_car_index_fn fn, v
 	return 0;
 }
 
+int cairn_car_index_foreach_bucket(const cairn_car_index *idx, cairn_car_index_bucket_fn fn,
+				   void *payload)
+{
+	for (size_t bi = 0; bi < idx->nbuckets; bi++) {
+		const bucket *b = &idx->buckets[bi];
+		int rc = fn(b->code, b->p, b->width - 8, b->count, payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------ from a CAR's data */
 
 int cairn_car_index_build(cairn_buf *out, cairn_car_reader *r, uint64_t codec, bool keep_identity)

@@ -91,14 +91,12 @@
 #define RELEASE_EVERY ((uint64_t)1 << 20)
 
 /* A run of index entries of one multihash code and digest length,
- * contiguous in the index's bytes. */
+ * contiguous in the index's bytes (one bucket, or several in a row). */
 typedef struct {
 	const uint8_t *p;   /* first entry: digest, then uint64 LE offset */
-	const uint8_t *last;
 	uint64_t code;      /* 0 for IndexSorted, as cairn_car_index_find */
 	size_t dlen;
 	uint64_t n;
-	bool sorted;
 } entry_run;
 
 /* The radix table over one run (see the top of the file). */
@@ -781,42 +779,38 @@ static int open_index_fd(car_store *cs, const char *index_path)
 	return 0;
 }
 
-/* The open pass over the index: its runs of contiguous entries. */
+/* The index's runs of contiguous entries, from its buckets' heads alone:
+ * the entries are read once, by radix_build. */
 typedef struct {
 	entry_run runs[RADIX_MAX_RUNS];
 	size_t nruns;
 	bool too_many;
-	const cairn_car_index *release; /* drop its pages as the pass goes */
-	uint64_t seen;
 } run_scan;
 
-static int scan_entry(uint64_t mh_code, const uint8_t *digest, size_t digest_len,
-		      uint64_t offset, void *payload)
+static int scan_bucket(uint64_t mh_code, const uint8_t *entries, size_t digest_len,
+		       uint64_t count, void *payload)
 {
 	run_scan *sc = payload;
 	entry_run *r = sc->nruns ? &sc->runs[sc->nruns - 1] : NULL;
 
-	(void)offset;
-	if (sc->release && ++sc->seen % RELEASE_EVERY == 0)
-		cairn_car_index_release(sc->release);
+	if (!count)
+		return 0;
 	if (r && r->code == mh_code && r->dlen == digest_len &&
-	    digest == r->last + digest_len + 8) {
-		if (r->sorted && digest_cmp(r->last, digest, digest_len) > 0)
-			r->sorted = false;
-		r->last = digest;
-		r->n++;
+	    entries == r->p + r->n * (digest_len + 8)) {
+		r->n += count;
 		return 0;
 	}
 	if (sc->nruns == RADIX_MAX_RUNS) {
 		sc->too_many = true;
 		return 1;
 	}
-	sc->runs[sc->nruns++] = (entry_run){digest, digest, mh_code, digest_len, 1, true};
+	sc->runs[sc->nruns++] = (entry_run){entries, mh_code, digest_len, count};
 	return 0;
 }
 
 /* Builds the radix table of one run into `rx`, of about `per_slot`
- * entries a slot (a power of two); false when it cannot be (no memory:
+ * entries a slot (a power of two), checking as it goes that the run is
+ * in order; false when it cannot be (entries out of order, or no memory:
  * then the run is searched, which is only slower). */
 static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot,
 			const cairn_car_index *release)
@@ -835,8 +829,13 @@ static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot,
 	/* Each entry starts the slots after the last one's, up to its own. */
 	width = best->dlen + 8;
 	for (uint64_t j = 0; j < best->n; j++) {
-		size_t q = load_be32(best->p + j * width) >> (32 - bits);
+		const uint8_t *e = best->p + j * width;
+		size_t q = load_be32(e) >> (32 - bits);
 
+		if (j && digest_cmp(e - width, e, best->dlen) > 0) {
+			cairn_free(starts);
+			return false;
+		}
 		while (next <= q)
 			starts[next++] = (uint32_t)j;
 		if (release && (j + 1) % RELEASE_EVERY == 0)
@@ -864,9 +863,8 @@ static void build_radix(car_store *cs)
 	size_t ntables = 0;
 
 	memset(&sc, 0, sizeof(sc));
-	sc.release = release;
 	if (cairn_car_index_count(cs->idx) < RADIX_MIN ||
-	    cairn_car_index_foreach(cs->idx, scan_entry, &sc) || sc.too_many)
+	    cairn_car_index_foreach_bucket(cs->idx, scan_bucket, &sc) || sc.too_many)
 		return;
 	while (ntables < RADIX_TABLES) {
 		entry_run *best = NULL;
@@ -883,7 +881,7 @@ static void build_radix(car_store *cs)
 			    sc.runs[i].dlen == best->dlen)
 				alone = false;
 		}
-		if (alone && best->sorted && best->n < UINT32_MAX && best->dlen >= 4 &&
+		if (alone && best->n < UINT32_MAX && best->dlen >= 4 &&
 		    (!release || best->dlen + 8 <= READ_ENTRY_MAX) &&
 		    radix_build(&cs->rx[ntables], best, cs->opts.no_mmap ? 8 : 1, release)) {
 			cs->rx[ntables].base = cs->positions;

@@ -1023,6 +1023,59 @@ static void test_radix_bunched(void **state)
 	free(cids);
 }
 
+/* A radix table only over entries in order, which the pass that builds
+ * it checks: with two entries of a detached index swapped, the store
+ * numbers nothing (no table); in order, every entry. */
+static void test_radix_unsorted(void **state)
+{
+	char path[PATH_MAX + 64], ipath[PATH_MAX + 64];
+	cairn_buf car = CAIRN_BUF_INIT, idx = CAIRN_BUF_INIT;
+	const unsigned n = 5000;
+	cairn_car_reader *r;
+	cairn_cid cid[2];
+	cairn_store *s;
+
+	(void)state;
+	for (unsigned i = 0; i < n; i++) {
+		cairn_cid c;
+
+		assert_int_equal(cairn_cid_compute(&c, 1, CAIRN_CODEC_RAW, CAIRN_MH_SHA2_256,
+						   (const uint8_t *)&i, sizeof(i)), 0);
+		if (i == 0)
+			assert_int_equal(cairn_car_v1_header_encode(&car, &c, 1), 0);
+		if (i == 100 || i == 4000)
+			cid[i == 4000] = c;
+		put_section(&car, NULL, &c, &i, sizeof(i));
+	}
+	temp_path(path, sizeof(path), "unsorted.car");
+	write_file(path, &car);
+	assert_int_equal(cairn_car_reader_open(&r, path, NULL), 0);
+	assert_int_equal(cairn_car_index_build(&idx, r, CAIRN_CAR_INDEX_MH_SORTED, false), 0);
+	cairn_car_reader_free(r);
+	temp_path(ipath, sizeof(ipath), "unsorted.carindex");
+	write_file(ipath, &idx);
+	assert_int_equal(cairn_store_car_open(&s, path, ipath, NULL), 0);
+	assert_int_equal(cairn_store_positions(s), n);
+	cairn_store_free(s);
+	{
+		uint8_t *a = memmem(idx.data, idx.len, cid[0].bytes + cid[0].digest_off, 32);
+		uint8_t *b = memmem(idx.data, idx.len, cid[1].bytes + cid[1].digest_off, 32);
+		uint8_t tmp[40];
+
+		assert_non_null(a);
+		assert_non_null(b);
+		memcpy(tmp, a, 40);
+		memcpy(a, b, 40);
+		memcpy(b, tmp, 40);
+	}
+	write_file(ipath, &idx);
+	assert_int_equal(cairn_store_car_open(&s, path, ipath, NULL), 0);
+	assert_int_equal(cairn_store_positions(s), 0);
+	cairn_store_free(s);
+	cairn_buf_free(&car);
+	cairn_buf_free(&idx);
+}
+
 /* An empty block, a block written twice, a CAR of nothing but its header. */
 static void test_edge_cars(void **state)
 {
@@ -1364,6 +1417,7 @@ int main(void)
 		cmocka_unit_test(test_index_sorted_same_digest),
 		cmocka_unit_test(test_radix_lookup),
 		cmocka_unit_test(test_radix_bunched),
+		cmocka_unit_test(test_radix_unsorted),
 		cmocka_unit_test_teardown(test_edge_cars, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_section_limit),
