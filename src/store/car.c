@@ -25,9 +25,8 @@
  * entries (half to one a slot on average), and the lookup reads those
  * (one cache line, sometimes two) instead of searching. A table is 4 to
  * 8 bytes per entry (an eighth of that with no_mmap), 64 MiB at most (for
- * 10M entries; with four entries a
- * slot, an eighth of that, an export's locates read a line more each
- * and took 7% longer). It is
+ * 10M entries; with four entries a slot, an eighth of that, an export's
+ * locates read a line more each and took 7% longer). It is
  * built only over entries that are contiguous and sorted, as they are in
  * every index cairn or go-car writes; any other index, and any CID
  * outside the tables, is looked up by cairn_car_index_find, which gives
