@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cairn/base.h"
 
@@ -70,6 +71,25 @@ void *cairn_calloc_aligned(size_t count, size_t size, size_t align)
 	if (count > SIZE_MAX / size || posix_memalign(&p, align, count * size))
 		return oom();
 	return memset(p, 0, count * size);
+}
+
+/* 2 MiB: the huge page of x86-64 and of arm64 with 4 KiB pages. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *cairn_malloc_huge(size_t n)
+{
+	void *p;
+
+	if (should_fail())
+		return oom();
+	if (n < HUGE_PAGE)
+		return cairn_malloc(n);
+	if (posix_memalign(&p, HUGE_PAGE, n))
+		return oom();
+	/* Advice only: where transparent huge pages are off, or none is free,
+	 * the table is in small pages and only slower. */
+	(void)madvise(p, n & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+	return p;
 }
 
 void *cairn_realloc(void *old, size_t n)

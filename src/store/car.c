@@ -26,7 +26,8 @@
  * (one cache line, sometimes two) instead of searching. A table is 4 to
  * 8 bytes per entry (an eighth of that with no_mmap), 64 MiB at most (for
  * 10M entries; with four entries a slot, an eighth of that, an export's
- * locates read a line more each and took 7% longer). It is
+ * locates read a line more each and took 7% longer), in huge pages
+ * (cairn_malloc_huge: 4% off an export's time). It is
  * built only over entries that are contiguous and sorted, as they are in
  * every index cairn or go-car writes; any other index, and any CID
  * outside the tables, is looked up by cairn_car_index_find, which gives
@@ -821,7 +822,7 @@ static bool radix_build(radix *rx, const entry_run *best, unsigned per_slot,
 	while (bits < RADIX_MAX_BITS && (best->n / per_slot >> bits))
 		bits++;
 	slots = (size_t)1 << bits;
-	if (!(starts = cairn_malloc((slots + 1) * sizeof(*starts)))) {
+	if (!(starts = cairn_malloc_huge((slots + 1) * sizeof(*starts)))) {
 		cairn_error_clear();
 		return false;
 	}
@@ -903,6 +904,7 @@ static void map_payload(car_store *cs)
 	p = mmap(NULL, (size_t)cs->data_end, PROT_READ, MAP_SHARED, cs->fd, 0);
 	if (p == MAP_FAILED)
 		return;
+	(void)madvise(p, (size_t)cs->data_end, MADV_HUGEPAGE);
 	cs->map = p;
 	cs->map_len = (size_t)cs->data_end;
 }

@@ -218,6 +218,71 @@ static void test_alloc_each_kind(void **state)
 	assert_null(cairn_calloc_aligned(1, 64, 64));
 }
 
+/* The "THPeligible" line of the mapping in /proc/self/smaps that holds
+ * `p`: 1 when the kernel may back it with huge pages; -1 when unknown. */
+static int thp_eligible(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && sscanf(line, "THPeligible: %d", &v) == 1)
+			break;
+	}
+	fclose(f);
+	return v;
+}
+
+/* Transparent huge pages on ("always" or "madvise"): only then is the
+ * advice visible. */
+static bool thp_enabled(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128] = "";
+	bool on;
+
+	if (!f)
+		return false;
+	on = fgets(line, sizeof(line), f) && !strstr(line, "[never]");
+	fclose(f);
+	return on;
+}
+
+static void test_malloc_huge(void **state)
+{
+	const size_t big = (size_t)9 << 20;
+	uint8_t *p;
+
+	(void)state;
+	/* small: plain memory, usable */
+	p = cairn_malloc_huge(100);
+	assert_non_null(p);
+	memset(p, 1, 100);
+	cairn_free(p);
+	/* large: on a 2 MiB boundary, every byte writable, and advised */
+	p = cairn_malloc_huge(big);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
+	memset(p, 7, big);
+	assert_int_equal(p[big - 1], 7);
+	if (thp_enabled())
+		assert_int_equal(thp_eligible(p), 1);
+	else
+		print_message("transparent huge pages off: the advice is not checked\n");
+	cairn_free(p);
+	/* failing as every allocation does */
+	cairn_alloc_fail_after(1, false);
+	assert_null(cairn_malloc_huge(big));
+	assert_int_equal(cairn_error_last_code(), CAIRN_ENOMEM);
+}
+
 /* --------------------------------------------------------------- logging */
 
 typedef struct {
@@ -477,6 +542,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_alloc_fail_after, teardown),
 		cmocka_unit_test_teardown(test_alloc_fail_sticky, teardown),
 		cmocka_unit_test_teardown(test_alloc_each_kind, teardown),
+		cmocka_unit_test_teardown(test_malloc_huge, teardown),
 		cmocka_unit_test_teardown(test_log_level_parse, teardown),
 		cmocka_unit_test_teardown(test_log_sink, teardown),
 		cmocka_unit_test_teardown(test_progress_forced_on_pipe, teardown),
