@@ -20,7 +20,7 @@
 # size it was written or read ahead in, and a mapping of 2 MiB folios
 # takes a TLB entry per 2 MiB instead of per 4 KiB. The generator writes
 # 1 MiB at a time (4 KiB pages when mapped), a read from disk on Linux 6.x
-# caches 2 MiB folios (the index always: cairn advises huge pages on it),
+# caches 2 MiB folios (cairn export advises huge pages on the CAR it reads),
 # and the export of 10 M blocks was 14% faster so. The last column is how
 # much of the CAR a run had mapped in 2 MiB (FilePmdMapped).
 set -eu

@@ -23,8 +23,12 @@ typedef struct cairn_car_options {
 	bool no_mmap;              /* the read-only CAR store: read blocks, and the
 				    * index for lookups by CID, with pread, not
 				    * from a mapping (see cairn_store_car_open) */
+	bool huge_pages;           /* the read-only CAR store, mapped: the caller
+				    * reads most of the blocks (an export), so
+				    * those read from disk may come in 2 MiB
+				    * folios (see cairn_store_car_open) */
 } cairn_car_options;
-#define CAIRN_CAR_OPTIONS_INIT {32u << 20, 8u << 20, false, false, false}
+#define CAIRN_CAR_OPTIONS_INIT {32u << 20, 8u << 20, false, false, false, false}
 
 /* ----------------------------------------------------------- CARv2 header
  *

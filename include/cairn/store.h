@@ -140,7 +140,12 @@ CAIRN_API int cairn_store_walk(cairn_store *s, const cairn_cid *root, cairn_stor
  * file is read with pread too (its pages leave the RSS after the open
  * pass), but for locate_many, which reads it in place: a walk that
  * numbers blocks by position has the index in memory, one that keeps
- * its own set of CIDs does not. Safe for concurrent readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
+ * its own set of CIDs does not. The mapped index asks for huge pages
+ * (lookups read it at random); the mapped blocks do with
+ * `opts->huge_pages`, for a caller that reads most of them: blocks read
+ * from disk then come in 2 MiB folios, a TLB entry each, where a get
+ * here and there would read 2 MiB for one block. Safe for concurrent
+ * readers. Matching is by multihash (a CIDv0 finds the CIDv1 block), as
  * go-car's default. Iterates in file order. No put, no del.
  * A detached index wins over an embedded one; a corrupt embedded index
  * fails the open (as in go-car: rebuild it with `cairn car index`).

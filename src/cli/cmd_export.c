@@ -71,6 +71,7 @@ int cli_export_source_open(cairn_store **out, const cli_args *args)
 	if (from) {
 		copts.trusted = cli_opt_flag(args, "trusted");
 		copts.no_mmap = cli_opt_flag(args, "no-mmap");
+		copts.huge_pages = true; /* a walk reads most of the CAR */
 		return cairn_store_car_open(out, from, NULL, &copts);
 	}
 	if ((rc = cli_repo_path(repo, sizeof(repo), args)))

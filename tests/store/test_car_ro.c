@@ -975,6 +975,82 @@ static void test_radix_lookup(void **state)
 	check_radix_car(path, 1, 0, false, ipath);
 }
 
+/* Whether this process maps `path` with the huge-page advice ("hg" in
+ * its VmFlags): the mapping at file offset 0 (the payload) when
+ * `payload`, else the one past it (the index). -1: no such mapping, or
+ * /proc cannot tell. */
+static int advised_huge(const char *path, bool payload)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[PATH_MAX + 256];
+	bool in = false;
+	int v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, off;
+		char perms[8];
+		int name_at = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %n", &lo, &hi, perms, &off, &name_at) == 4 &&
+		    name_at) {
+			char *name = line + name_at;
+
+			name[strcspn(name, "\n")] = '\0';
+			in = !strcmp(name, path) && (off == 0) == payload;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			v = strstr(line, " hg") != NULL;
+			in = false;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* The mapped index always asks for huge pages; the mapped blocks only
+ * with opts.huge_pages (a server's random gets would read 2 MiB each). */
+static void test_huge_pages_advice(void **state)
+{
+	char path[PATH_MAX + 64];
+	cairn_car_writer_options wo = CAIRN_CAR_WRITER_OPTIONS_INIT;
+	cairn_car_options opts = CAIRN_CAR_OPTIONS_INIT;
+	cairn_buf got = CAIRN_BUF_INIT;
+	cairn_car_writer *w;
+	cairn_store *s;
+	cairn_cid cid;
+	uint8_t data[3000];
+	size_t len;
+
+	(void)state;
+	if (access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK)) {
+		print_message("no transparent huge pages here: the advice is not checked\n");
+		return;
+	}
+	temp_path(path, sizeof(path), "huge.car");
+	radix_block(&cid, data, &len, 0);
+	assert_int_equal(cairn_car_writer_open(&w, path, &cid, 1, &wo), 0);
+	for (unsigned i = 0; i < 2000; i++) {
+		radix_block(&cid, data, &len, i);
+		assert_int_equal(cairn_car_writer_put(w, &cid, data, len), 0);
+	}
+	assert_int_equal(cairn_car_writer_finish(w), 0);
+	cairn_car_writer_free(w);
+	for (int huge = 0; huge < 2; huge++) {
+		opts.huge_pages = huge;
+		assert_int_equal(cairn_store_car_open(&s, path, NULL, &opts), 0);
+		assert_int_equal(advised_huge(path, false), 1);
+		assert_int_equal(advised_huge(path, true), huge);
+		radix_block(&cid, data, &len, 1999);
+		assert_int_equal(cairn_store_get(s, &got, &cid), 0);
+		assert_memory_equal(got.data, data, len);
+		cairn_store_free(s);
+		assert_int_equal(advised_huge(path, true), -1);
+	}
+	cairn_buf_free(&got);
+	unlink(path);
+}
+
 /* Digests that bunch up (forged, the CAR read trusted): sixty radix slots
  * of twenty entries each (a table packed in bytes a line, tried once,
  * could not count them), the rest spread out; every block is found. */
@@ -1416,6 +1492,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_index),
 		cmocka_unit_test(test_index_sorted_same_digest),
 		cmocka_unit_test(test_radix_lookup),
+		cmocka_unit_test(test_huge_pages_advice),
 		cmocka_unit_test(test_radix_bunched),
 		cmocka_unit_test(test_radix_unsorted),
 		cmocka_unit_test_teardown(test_edge_cars, teardown),
