@@ -83,7 +83,7 @@ void *cairn_malloc_huge(size_t n)
 	if (should_fail())
 		return oom();
 	if (n < HUGE_PAGE)
-		return cairn_malloc(n);
+		return (p = malloc(n ? n : 1)) ? p : oom();
 	if (posix_memalign(&p, HUGE_PAGE, n))
 		return oom();
 	/* Advice only: where transparent huge pages are off, or none is free,

@@ -277,7 +277,12 @@ static void test_malloc_huge(void **state)
 	else
 		print_message("transparent huge pages off: the advice is not checked\n");
 	cairn_free(p);
-	/* failing as every allocation does */
+	/* failing as every allocation does, and counted once, small or large */
+	cairn_alloc_fail_after(2, false);
+	p = cairn_malloc_huge(100);
+	assert_non_null(p);
+	cairn_free(p);
+	assert_null(cairn_malloc_huge(100));
 	cairn_alloc_fail_after(1, false);
 	assert_null(cairn_malloc_huge(big));
 	assert_int_equal(cairn_error_last_code(), CAIRN_ENOMEM);
